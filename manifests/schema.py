@@ -1,0 +1,244 @@
+"""The data contracts: every table's Arrow schema, its columns documented, and the reason codes.
+
+Every stage imports its column names and schemas from here; none spells a column of its own.
+A change to any schema bumps SCHEMA_VERSION, which is written into every Parquet file's metadata
+and into release.json, so a reader can refuse a table it does not understand.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import pyarrow as pa
+
+SCHEMA_VERSION = "1.0"
+
+#: Audio inside the platform is always mono at this rate (the Omnilingual storage convention).
+SAMPLE_RATE = 16_000
+
+#: The language type is a string `{ISO 639-3}_{ISO 15924}`; see manifests.languages.
+LANGUAGE_TYPE = pa.string()
+
+SPLITS = ("train", "dev", "test")
+
+
+class Stage(StrEnum):
+    """The stage that produced a reject row."""
+
+    INGEST = "ingest"
+    SEGMENT = "segment"
+    LANGID = "langid"
+    FILTER = "filter"
+    NORMALIZE = "normalize"
+    DEDUP = "dedup"
+    SHARD = "shard"
+    COMMUNITY = "community"
+
+
+class Reason(StrEnum):
+    """Why an item left the flow. Each reject row carries exactly one."""
+
+    # ingest
+    MISSING_FILE = "missing_file"
+    EMPTY_FILE = "empty_file"
+    DECODE_ERROR = "decode_error"
+    EMPTY_AUDIO = "empty_audio"
+    TOO_LONG_RECORDING = "too_long_recording"
+    UNKNOWN_LANGUAGE = "unknown_language"
+    TRANSCRIPT_NOT_UTF8 = "transcript_not_utf8"
+    BAD_OFFSETS = "bad_offsets"
+    LISTING_ERROR = "listing_error"
+    # segment
+    NO_SPEECH = "no_speech"
+    # langid
+    LID_MISMATCH = "lid_mismatch"
+    SCRIPT_MISMATCH = "script_mismatch"
+    # filter
+    TOO_SHORT = "too_short"
+    TOO_LONG = "too_long"
+    EMPTY_TRANSCRIPT = "empty_transcript"
+    SPEAKING_RATE = "speaking_rate"
+    CLIPPING = "clipping"
+    LOW_SNR = "low_snr"
+    # normalize
+    EMPTY_AFTER_NORMALIZATION = "empty_after_normalization"
+    # dedup
+    DUPLICATE = "duplicate"
+    SPLIT_LEAK = "split_leak"
+    TRANSCRIPT_CONFLICT = "transcript_conflict"
+    # community
+    NO_CONSENT = "no_consent"
+    WITHDRAWN = "withdrawn"
+    INVALID_METADATA = "invalid_metadata"
+
+
+def _f(name: str, typ: pa.DataType, doc: str, nullable: bool = True) -> pa.Field:
+    return pa.field(name, typ, nullable=nullable, metadata={"doc": doc})
+
+
+def _schema(name: str, *fields: pa.Field) -> pa.Schema:
+    return pa.schema(list(fields), metadata={"table": name, "schema_version": SCHEMA_VERSION})
+
+
+# --- columns shared by several tables (one definition each) -------------------------------------
+ITEM_ID = _f("item_id", pa.string(), "Stable id of a source item: hash of corpus, source URI and offsets", False)
+CORPUS = _f("corpus", pa.string(), "Corpus name as configured (the NAME of --source NAME=LAYOUT:PATH)", False)
+SOURCE_URI = _f("source_uri", pa.string(), "Where the audio came from: path or URI of the original file", False)
+SPLIT = _f("split", pa.string(), "train, dev or test")
+LANGUAGE = _f("language", LANGUAGE_TYPE, "Language code {ISO 639-3}_{ISO 15924}, e.g. eng_Latn")
+LANGUAGE_RAW = _f("language_raw", pa.string(), "Language code exactly as the source wrote it")
+LICENSE = _f("license", pa.string(), "License of the source (SPDX id where one exists)")
+LABELLED = _f("labelled", pa.bool_(), "True when the item has a transcript to train on", False)
+START = _f("start", pa.float64(), "Offset in seconds of the item's first sample in its audio")
+END = _f("end", pa.float64(), "Offset in seconds just past the item's last sample in its audio")
+SECONDS = _f("seconds", pa.float64(), "Duration in seconds at 16 kHz")
+RAW_TEXT = _f("raw_text", pa.string(), "Transcript as the source wrote it (decoded as UTF-8)")
+TEXT = _f("text", pa.string(), "Normalized transcript (see pipelines.normalize)")
+SPEAKER = _f("speaker", pa.string(), "Speaker pseudonym: salted hash of corpus and source speaker id")
+AUDIO_PATH = _f("audio_path", pa.string(), "Normalized 16 kHz mono FLAC, relative to the output root")
+PCM_SHA256 = _f("pcm_sha256", pa.string(), "SHA-256 of the decoded 16 kHz mono int16 PCM")
+META = _f("meta", pa.string(), "JSON object of source-specific provenance (consent id, partner, ...)")
+
+#: What a corpus adapter lists: one row per item (a file, or a span of a file for segment layouts).
+SOURCE_ITEMS = _schema(
+    "source_items",
+    ITEM_ID,
+    CORPUS,
+    _f("layout", pa.string(), "Adapter that listed the item (common_voice, fleurs, kaldi, ...)", False),
+    SOURCE_URI,
+    START,
+    END,
+    RAW_TEXT,
+    _f("speaker_raw", pa.string(), "Speaker id as the source wrote it"),
+    SPLIT,
+    LANGUAGE_RAW,
+    LICENSE,
+    LABELLED,
+    _f("listing_error", pa.string(), "A problem found while listing (undecodable transcript, ...)"),
+    META,
+)
+
+#: One decoded, normalized recording in the audio store (output of ingest).
+RECORDINGS = _schema(
+    "recordings",
+    _f("recording_id", pa.string(), "Equal to the item_id of the source item", False),
+    CORPUS,
+    SPLIT,
+    LANGUAGE,
+    LANGUAGE_RAW,
+    SOURCE_URI,
+    START,
+    END,
+    LICENSE,
+    LABELLED,
+    SPEAKER,
+    RAW_TEXT,
+    AUDIO_PATH,
+    _f("num_samples", pa.int64(), "Decoded samples at 16 kHz"),
+    SECONDS,
+    _f("orig_sample_rate", pa.int32(), "Sample rate of the source audio"),
+    _f("orig_channels", pa.int32(), "Channel count of the source audio"),
+    _f("orig_codec", pa.string(), "Codec / container of the source audio (flac, mp3, opus, pcm_s16le, ...)"),
+    _f("peak", pa.float32(), "Largest absolute sample value, full scale = 1.0"),
+    _f("rms_dbfs", pa.float32(), "RMS level in dBFS"),
+    _f("clip_fraction", pa.float32(), "Fraction of samples at or above 0.999 full scale"),
+    _f("dc_offset", pa.float32(), "Mean sample value, full scale = 1.0"),
+    PCM_SHA256,
+    META,
+)
+
+#: One stretch of speech of a recording; the unit every later stage works on.
+SEGMENTS = _schema(
+    "segments",
+    _f("segment_id", pa.string(), "Key: recording id and segment index; no '.' or '/'", False),
+    _f("recording_id", pa.string(), "Recording the segment was cut from", False),
+    CORPUS,
+    SPLIT,
+    LANGUAGE,
+    SOURCE_URI,
+    LICENSE,
+    LABELLED,
+    SPEAKER,
+    AUDIO_PATH,
+    _f("start", pa.float64(), "Start in seconds within the normalized recording"),
+    _f("end", pa.float64(), "End in seconds within the normalized recording"),
+    SECONDS,
+    _f("speech_seconds", pa.float64(), "Seconds the VAD marked as speech inside the segment"),
+    RAW_TEXT,
+    TEXT,
+    _f("lid_language", LANGUAGE_TYPE, "Language predicted from the transcript by fastText"),
+    _f("lid_prob", pa.float32(), "Probability of lid_language"),
+    _f("text_script", pa.string(), "Dominant ISO 15924 script of the transcript"),
+    _f("clip_fraction", pa.float32(), "Clipping fraction of the recording"),
+    _f("snr_db", pa.float32(), "Estimated SNR: speech RMS over non-speech RMS, in dB"),
+    PCM_SHA256,
+    META,
+)
+
+#: Every item that left the flow, with the stage and the reason. Nothing is dropped silently.
+REJECTS = _schema(
+    "rejects",
+    _f("key", pa.string(), "item_id, recording_id or segment_id of what was rejected", False),
+    CORPUS,
+    SOURCE_URI,
+    SPLIT,
+    _f("language", pa.string(), "Language if known (our code), else as the source wrote it"),
+    _f("stage", pa.string(), "Stage that rejected it (see Stage)", False),
+    _f("reason", pa.string(), "Reason code (see Reason)", False),
+    _f("detail", pa.string(), "Human-readable detail: the error or the failing value and its bound"),
+    _f("value", pa.float64(), "The numeric value that failed a bound, when there is one"),
+    SECONDS,
+    META,
+)
+
+#: One WebDataset tar of a release.
+SHARDS = _schema(
+    "shards",
+    _f("path", pa.string(), "Shard path relative to the release folder", False),
+    LANGUAGE,
+    CORPUS,
+    SPLIT,
+    _f("num_samples", pa.int64(), "Samples in the shard"),
+    SECONDS,
+    _f("bytes", pa.int64(), "File size in bytes"),
+    _f("sha256", pa.string(), "SHA-256 of the tar file"),
+)
+
+#: One sample of a release (a row per <key>.flac/<key>.json pair in a shard).
+UTTERANCES = _schema(
+    "utterances",
+    _f("key", pa.string(), "Sample key inside its shard (the segment_id)", False),
+    _f("shard", pa.string(), "Shard path relative to the release folder", False),
+    LANGUAGE,
+    CORPUS,
+    SPLIT,
+    SECONDS,
+    TEXT,
+    RAW_TEXT,
+    SPEAKER,
+    _f("source", pa.string(), "Source URI of the original audio"),
+    START,
+    END,
+)
+
+#: Hours per (language, corpus, split) of a release.
+SUMMARY = _schema(
+    "summary",
+    LANGUAGE,
+    CORPUS,
+    SPLIT,
+    _f("hours", pa.float64(), "Sum of utterance seconds / 3600"),
+    _f("utterances", pa.int64(), "Number of utterances"),
+    _f("shards", pa.int64(), "Number of shards"),
+    _f("speakers", pa.int64(), "Distinct speakers"),
+)
+
+TABLES: dict[str, pa.Schema] = {
+    s.metadata[b"table"].decode(): s
+    for s in (SOURCE_ITEMS, RECORDINGS, SEGMENTS, REJECTS, SHARDS, UTTERANCES, SUMMARY)
+}
+
+
+def column_docs(schema: pa.Schema) -> dict[str, str]:
+    """Column name -> its documentation, for reports and --help."""
+    return {f.name: (f.metadata or {}).get(b"doc", b"").decode() for f in schema}

@@ -1,0 +1,625 @@
+"""Audio decoding, normalization and metrics for ingest: pure functions, no Spark.
+
+Every source item goes through `decode_audio` (any container -> float32 mono 16 kHz), `audio_metrics`
+(the RECORDINGS columns, including `pcm_sha256`) and `encode_flac` (the bytes stored at
+`audio_store_path(pcm_sha256)`).
+
+Decoders: libsndfile (through `soundfile`) reads WAV and the other PCM containers, FLAC, Ogg
+Vorbis, and spans of Ogg Opus; it seeks, so a span of a long file is read without decoding the
+rest. PyAV (FFmpeg) reads everything else: MP3 (libsndfile 1.2 stops reading an MP3 at its
+estimated length, which for a VBR file without a Xing header silently drops the tail), whole Opus
+files (FFmpeg's decoder is ~2.7x faster), M4A/AAC, FLAC streams whose header has no length, and
+whatever libsndfile does not recognise. PyAV does not seek: a span is decoded from the start of
+the file (decoding stops at the span's end).
+
+Audio is decoded in blocks: each block is downmixed (mean of channels) at the source rate and fed
+to a streaming soxr resampler (quality 'HQ', the same output as a one-shot resample), so memory
+holds the 16 kHz mono result and one block, not the whole multichannel source.
+
+Integrity: a WAV whose data chunk announces more frames than the file holds, and a FLAC that
+decodes to fewer frames than its STREAMINFO announces, are `decode_error`: a truncated file must
+not pass as a shorter recording. Lossy streams are not held to a frame count (encoder delay and
+padding make counts inexact); damage the decoder reports is a `decode_error`.
+
+`pcm_sha256` is the SHA-256 of the samples quantized to little-endian int16 as
+`clip(round(x * 32768), -32768, 32767)`: exactly the integers `encode_flac` stores, and reading
+them back gives `q / 32768`, which quantizes to the same integers; so hashing a stored FLAC's PCM
+reproduces its name in the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import re
+import struct
+from dataclasses import dataclass
+from os import PathLike
+from typing import IO
+
+import av
+import av.error
+import numpy as np
+import soundfile as sf
+import soxr
+from omnicorpus.manifests.schema import SAMPLE_RATE, Reason
+
+__all__ = [
+    "SAMPLE_RATE",
+    "AudioDecodeError",
+    "AudioMetrics",
+    "DecodedAudio",
+    "audio_metrics",
+    "audio_store_path",
+    "decode_audio",
+    "encode_flac",
+    "pcm_int16",
+    "read_flac",
+]
+
+#: An `end` offset may overshoot the audio by this much (rounding in source manifests); it is clamped.
+END_TOLERANCE_SECONDS = 0.05
+#: Level reported for digital silence.
+SILENCE_DBFS = -120.0
+#: |x| at or above this counts as clipped.
+CLIP_LEVEL = 0.999
+#: Frames per block when decoding with libsndfile (8 channels x 4 bytes x 2^17 = 4 MiB).
+_BLOCK_FRAMES = 1 << 17
+#: libsndfile's frame count for a stream of unknown length (SF_COUNT_MAX).
+_SF_UNKNOWN_FRAMES = 0x7FFFFFFFFFFFFFFF
+_RESAMPLE_QUALITY = "HQ"
+_METRICS_CHUNK = 1 << 20
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+#: Errors the decoders raise for bad input (LibsndfileError is a RuntimeError; FFmpegError a ValueError).
+_DECODER_ERRORS = (RuntimeError, ValueError, EOFError, OSError, av.error.FFmpegError)
+
+
+class AudioDecodeError(Exception):
+    """A source item's audio cannot be used; `reason` is a `Reason` value, the message one line."""
+
+    def __init__(self, reason: Reason | str, message: str):
+        self.reason = Reason(reason)
+        self.message = " ".join(str(message).split())
+        super().__init__(self.message)
+
+    def __reduce__(self):  # picklable across Spark / multiprocessing workers
+        return (type(self), (self.reason.value, self.message))
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    samples: np.ndarray  # float32, mono, 16 kHz, range [-1, 1]
+    orig_sample_rate: int
+    orig_channels: int
+    orig_codec: str  # 'flac', 'pcm_16', 'pcm_24', 'float', 'mp3', 'opus', 'vorbis', 'aac', ...
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def seconds(self) -> float:
+        return self.samples.shape[0] / SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class AudioMetrics:
+    num_samples: int
+    seconds: float
+    peak: float
+    rms_dbfs: float
+    clip_fraction: float
+    dc_offset: float
+    pcm_sha256: str
+
+
+# --- decoding -----------------------------------------------------------------------------------
+
+
+def decode_audio(
+    data: bytes,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    max_seconds: float | None = None,
+    name: str = "",
+) -> DecodedAudio:
+    """Decode compressed/PCM bytes, take [start, end) seconds if given, downmix, resample to 16 kHz.
+
+    `start`/`end` are seconds in the source (applied at the source rate, before resampling); `end`
+    may overshoot the audio by END_TOLERANCE_SECONDS and is then clamped. `max_seconds` bounds the
+    result's duration (the span when one is given), checked from the header before decoding where
+    the header is exact, and while decoding otherwise, so an over-long file is never fully decoded.
+
+    Raises AudioDecodeError with reason empty_file, decode_error, bad_offsets, empty_audio or
+    too_long_recording.
+    """
+    label = f"{name}: " if name else ""
+    if data is None or len(data) == 0:
+        raise AudioDecodeError(Reason.EMPTY_FILE, f"{label}file is empty (0 bytes)")
+    data = bytes(data) if not isinstance(data, bytes) else data
+    _check_offsets(start, end, label)
+    truncated = _wav_truncation(data) or _ogg_truncation(data)
+    if truncated:
+        raise AudioDecodeError(Reason.DECODE_ERROR, f"{label}truncated {truncated}")
+
+    try:
+        sfile = sf.SoundFile(io.BytesIO(data))
+    except _DECODER_ERRORS:
+        sfile = None  # not something libsndfile reads: let FFmpeg try
+    if sfile is not None:
+        with sfile:
+            out = _decode_soundfile(sfile, start, end, max_seconds, label)
+        if out is not None:
+            return out
+    return _decode_pyav(data, start, end, max_seconds, label)
+
+
+def _check_offsets(start: float | None, end: float | None, label: str) -> None:
+    for what, value in (("start", start), ("end", end)):
+        if value is not None and not math.isfinite(value):
+            raise AudioDecodeError(Reason.BAD_OFFSETS, f"{label}{what}={value} is not a finite number")
+    if start is not None and start < 0:
+        raise AudioDecodeError(Reason.BAD_OFFSETS, f"{label}start={start} is negative")
+    if end is not None and end <= (start or 0.0):
+        raise AudioDecodeError(Reason.BAD_OFFSETS, f"{label}end={end} is not after start={start or 0.0}")
+
+
+def _span_frames(
+    start: float | None, end: float | None, rate: int, total: int | None, label: str
+) -> tuple[int, int | None]:
+    """[first, stop) frame numbers at the source rate; stop is None for 'to the end' when total is unknown."""
+    first = round(start * rate) if start else 0
+    stop = round(end * rate) if end is not None else None
+    if total is not None:
+        seconds = total / rate
+        if first >= total:
+            raise AudioDecodeError(
+                Reason.BAD_OFFSETS,
+                f"{label}start={start} is at or past the end of the audio ({seconds:.3f} s)",
+            )
+        if stop is not None and stop > total + round(END_TOLERANCE_SECONDS * rate):
+            raise AudioDecodeError(
+                Reason.BAD_OFFSETS, f"{label}end={end} is past the end of the audio ({seconds:.3f} s)"
+            )
+        stop = total if stop is None else min(stop, total)
+    return first, stop
+
+
+def _check_length(frames: int, rate: int, max_seconds: float | None, label: str, where: str) -> None:
+    if max_seconds is not None and frames > max_seconds * rate:
+        raise AudioDecodeError(
+            Reason.TOO_LONG_RECORDING,
+            f"{label}{where} {frames / rate:.1f} s is longer than max_seconds={max_seconds:g}",
+        )
+
+
+class _MonoSink:
+    """Takes mono blocks at the source rate; returns the 16 kHz result. Enforces max_seconds as it goes."""
+
+    def __init__(self, rate: int, max_seconds: float | None, label: str):
+        self.rate = rate
+        self.frames = 0
+        self._max_seconds = max_seconds
+        self._label = label
+        self._out: list[np.ndarray] = []
+        self._rs = (
+            None
+            if rate == SAMPLE_RATE
+            else soxr.ResampleStream(
+                float(rate), float(SAMPLE_RATE), 1, dtype="float32", quality=_RESAMPLE_QUALITY
+            )
+        )
+
+    def push(self, mono: np.ndarray) -> None:
+        if mono.shape[0] == 0:
+            return
+        self.frames += mono.shape[0]
+        _check_length(self.frames, self.rate, self._max_seconds, self._label, "audio is at least")
+        if self._rs is None:
+            self._out.append(
+                np.array(mono, dtype=np.float32)
+            )  # a copy: blocks may be views of a reused buffer
+        else:
+            self._out.append(
+                self._rs.resample_chunk(np.ascontiguousarray(mono, dtype=np.float32), last=False)
+            )
+
+    def finish(self) -> np.ndarray:
+        if self._rs is not None:
+            self._out.append(self._rs.resample_chunk(np.zeros(0, np.float32), last=True))
+        out = np.concatenate(self._out) if self._out else np.zeros(0, np.float32)
+        if not np.isfinite(out).all():
+            raise AudioDecodeError(
+                Reason.DECODE_ERROR, f"{self._label}audio contains NaN or infinite samples"
+            )
+        np.clip(out, -1.0, 1.0, out=out)
+        return out
+
+
+def _downmix(block: np.ndarray) -> np.ndarray:
+    """(frames, channels) float32 -> (frames,) float32, the mean of the channels."""
+    channels = block.shape[1]
+    if channels == 1:
+        return block[:, 0]
+    if channels == 2:
+        out = block[:, 0] + block[:, 1]
+        out *= 0.5
+        return out
+    return block.mean(axis=1, dtype=np.float32)
+
+
+def _soundfile_codec(sfile: sf.SoundFile) -> str:
+    if sfile.format == "FLAC":
+        return "flac"
+    return sfile.subtype.lower()  # PCM_16 -> pcm_16, VORBIS -> vorbis, OPUS -> opus, FLOAT -> float, ...
+
+
+def _decode_soundfile(
+    sfile: sf.SoundFile, start: float | None, end: float | None, max_seconds: float | None, label: str
+) -> DecodedAudio | None:
+    """Decode with libsndfile; None when the stream should go to FFmpeg instead."""
+    rate, channels, total = int(sfile.samplerate), int(sfile.channels), int(sfile.frames)
+    if sfile.format == "MP3" or total == _SF_UNKNOWN_FRAMES or (total == 0 and sfile.format == "OGG"):
+        # MP3: libsndfile truncates at an estimated length; unknown length: its reads fail; an Ogg it
+        # reports as empty may be one whose last page is missing, which FFmpeg still decodes.
+        return None
+    if sfile.subtype == "OPUS" and start is None and end is None:
+        return None  # FFmpeg decodes Opus ~2.7x faster; libsndfile is kept for spans (it seeks)
+    if rate <= 0 or channels <= 0:
+        raise AudioDecodeError(Reason.DECODE_ERROR, f"{label}bad header: {rate} Hz, {channels} channels")
+    codec = _soundfile_codec(sfile)
+    if total == 0:
+        raise AudioDecodeError(Reason.EMPTY_AUDIO, f"{label}the file holds no audio frames ({codec})")
+    first, stop = _span_frames(start, end, rate, total, label)
+    assert stop is not None
+    _check_length(
+        stop - first, rate, max_seconds, label, "audio" if start is None and end is None else "span"
+    )
+
+    sink = _MonoSink(rate, max_seconds, label)
+    buf = np.empty((min(_BLOCK_FRAMES, stop - first), channels), np.float32)
+    try:
+        if first:
+            sfile.seek(first)
+        pos = first
+        while pos < stop:
+            got = sfile.read(min(buf.shape[0], stop - pos), dtype="float32", always_2d=True, out=buf)
+            if got.shape[0] == 0:
+                break
+            pos += got.shape[0]
+            sink.push(_downmix(got))
+        if pos < stop:
+            raise AudioDecodeError(
+                Reason.DECODE_ERROR,
+                f"{label}truncated or damaged {codec}: header announces {total} frames, "
+                f"decoding stopped at {pos}",
+            )
+        if stop < total and sfile.format == "FLAC":
+            # Only a span was read: check that the announced last frame exists (cheap seek).
+            sfile.seek(total - 1)
+            if sfile.read(1, dtype="float32", always_2d=True).shape[0] != 1:
+                raise AudioDecodeError(
+                    Reason.DECODE_ERROR, f"{label}truncated flac: frame {total - 1} announced but missing"
+                )
+    except AudioDecodeError:
+        raise
+    except _DECODER_ERRORS as exc:
+        raise AudioDecodeError(Reason.DECODE_ERROR, f"{label}{codec} decode failed: {exc}") from None
+    samples = sink.finish()
+    if samples.shape[0] == 0:
+        raise AudioDecodeError(Reason.EMPTY_AUDIO, f"{label}no audio left after decoding")
+    return DecodedAudio(samples, rate, channels, codec)
+
+
+_AV_PCM_RE = re.compile(r"^pcm_([su])(8|16|24|32|64)(le|be|_planar)?$")
+_AV_CODEC_NAMES = {
+    "pcm_f32le": "float",
+    "pcm_f32be": "float",
+    "pcm_f64le": "double",
+    "pcm_f64be": "double",
+    "pcm_mulaw": "ulaw",
+    "pcm_alaw": "alaw",
+    "mp3float": "mp3",
+    "mp2float": "mp2",
+    "libopus": "opus",
+    "libvorbis": "vorbis",
+}
+
+
+def _av_codec_name(stream: av.audio.stream.AudioStream) -> str:
+    ctx = stream.codec_context
+    name = ctx.codec.canonical_name or ctx.name
+    name = _AV_CODEC_NAMES.get(name, name)
+    m = _AV_PCM_RE.match(name)
+    if m:
+        return f"pcm_{m.group(2)}" if m.group(1) == "s" else f"pcm_u{m.group(2)}"
+    return name
+
+
+#: FFmpeg sample format (without the planar 'p') -> (numpy dtype to average in, scale to [-1, 1], offset).
+_AV_SAMPLE_FORMATS = {
+    "flt": (np.float32, 1.0, 0.0),
+    "dbl": (np.float64, 1.0, 0.0),
+    "s16": (np.float32, 1.0 / 32768, 0.0),
+    "s32": (np.float64, 1.0 / 2**31, 0.0),
+    "s64": (np.float64, 1.0 / 2**63, 0.0),
+    "u8": (np.float32, 1.0 / 128, -128.0),
+}
+
+
+def _av_frame_mono(frame: av.AudioFrame) -> np.ndarray:
+    fmt = frame.format.name
+    planar = frame.format.is_planar
+    kind = fmt[:-1] if planar else fmt
+    if kind not in _AV_SAMPLE_FORMATS:
+        raise ValueError(f"unsupported FFmpeg sample format {fmt}")
+    dtype, scale, offset = _AV_SAMPLE_FORMATS[kind]
+    arr = frame.to_ndarray()
+    channels = frame.layout.nb_channels
+    if planar:  # (channels, samples)
+        mono = arr[0].astype(dtype) if channels == 1 else arr.mean(axis=0, dtype=dtype)
+    else:  # (1, samples * channels), interleaved
+        inter = arr.reshape(-1, channels)
+        mono = inter[:, 0].astype(dtype) if channels == 1 else inter.mean(axis=1, dtype=dtype)
+    if offset:
+        mono += offset
+    if scale != 1.0:
+        mono *= scale
+    return mono.astype(np.float32, copy=False)
+
+
+def _decode_pyav(
+    data: bytes, start: float | None, end: float | None, max_seconds: float | None, label: str
+) -> DecodedAudio:
+    try:
+        container = av.open(io.BytesIO(data), mode="r")
+    except _DECODER_ERRORS as exc:
+        raise AudioDecodeError(Reason.DECODE_ERROR, f"{label}not a readable audio file: {exc}") from None
+    with container:
+        if not container.streams.audio:
+            raise AudioDecodeError(
+                Reason.DECODE_ERROR, f"{label}no audio stream in {container.format.name} container"
+            )
+        stream = container.streams.audio[0]
+        codec = _av_codec_name(stream)
+        rate = int(stream.codec_context.sample_rate or stream.rate or 0)
+        channels = int(stream.codec_context.channels or 0)
+        if rate <= 0:
+            raise AudioDecodeError(Reason.DECODE_ERROR, f"{label}{codec}: unknown sample rate")
+        first, stop = _span_frames(start, end, rate, None, label)
+        if stop is not None:
+            _check_length(stop - first, rate, max_seconds, label, "span")
+        sink = _MonoSink(rate, max_seconds, label)
+        pos = 0  # frames decoded so far
+        try:
+            for frame in container.decode(stream):
+                if frame.sample_rate != rate:
+                    raise AudioDecodeError(
+                        Reason.DECODE_ERROR,
+                        f"{label}{codec}: sample rate changes mid-stream ({rate} -> {frame.sample_rate} Hz)",
+                    )
+                n = frame.samples
+                if n == 0:
+                    continue
+                channels = channels or frame.layout.nb_channels
+                lo, hi = max(first - pos, 0), n if stop is None else min(stop - pos, n)
+                if lo < hi:
+                    sink.push(_av_frame_mono(frame)[lo:hi])
+                pos += n
+                if stop is not None and pos >= stop:
+                    break
+        except AudioDecodeError:
+            raise
+        except _DECODER_ERRORS as exc:
+            raise AudioDecodeError(Reason.DECODE_ERROR, f"{label}{codec} decode failed: {exc}") from None
+    if pos == 0:
+        raise AudioDecodeError(Reason.EMPTY_AUDIO, f"{label}the file holds no audio frames ({codec})")
+    if codec == "mp3" and (stop is None or pos < stop):
+        announced = _mp3_xing_samples(data)
+        if announced is not None and pos < announced - _MP3_SLACK_SAMPLES:
+            raise AudioDecodeError(
+                Reason.DECODE_ERROR,
+                f"{label}truncated MP3: Xing header announces {announced} samples, decoded {pos}",
+            )
+    if start is not None or end is not None:
+        _span_frames(start, end, rate, pos if stop is None or pos < stop else None, label)
+    samples = sink.finish()
+    if samples.shape[0] == 0:
+        raise AudioDecodeError(Reason.EMPTY_AUDIO, f"{label}no audio left after decoding")
+    return DecodedAudio(samples, rate, channels, codec)
+
+
+def _wav_truncation(data: bytes) -> str | None:
+    """For a RIFF/RIFX/RF64 WAVE: a message when its data chunk announces more frames than the bytes hold.
+
+    libsndfile silently shortens such a file to the bytes present, so the header is checked here.
+    A data size of 0 or 0xFFFFFFFF (written by streaming encoders that never patch it) is 'unknown'.
+    """
+    if len(data) < 12 or data[8:12] != b"WAVE" or data[:4] not in (b"RIFF", b"RIFX", b"RF64"):
+        return None
+    endian = ">" if data[:4] == b"RIFX" else "<"
+    pos, block_align, ds64_data = 12, 0, None
+    for _ in range(1000):  # a WAV has a handful of chunks; bound the walk on garbage
+        if pos + 8 > len(data):
+            return None
+        cid = data[pos : pos + 4]
+        (size,) = struct.unpack(endian + "I", data[pos + 4 : pos + 8])
+        body = pos + 8
+        if cid == b"ds64" and len(data) >= body + 16:
+            (ds64_data,) = struct.unpack("<Q", data[body + 8 : body + 16])
+        elif cid == b"fmt " and len(data) >= body + 14:
+            (block_align,) = struct.unpack(endian + "H", data[body + 12 : body + 14])
+        elif cid == b"data":
+            if size == 0xFFFFFFFF and ds64_data is not None:
+                size = ds64_data
+            if size in (0, 0xFFFFFFFF) or block_align == 0:
+                return None
+            announced, present = size // block_align, (len(data) - body) // block_align
+            if present < announced:
+                return f"WAV: data chunk announces {announced} frames, the file holds {present}"
+            return None
+        pos = body + size + (size & 1)
+    return None
+
+
+def _ogg_truncation(data: bytes) -> str | None:
+    """For an Ogg stream: a message unless its tail holds a complete page flagged end-of-stream.
+
+    libsndfile and FFmpeg both decode a cut Ogg file as a shorter one (libsndfile takes the length
+    from the last granule position it finds). Every Ogg muxer flags the last page of a stream EOS.
+    """
+    if data[:4] != b"OggS":
+        return None
+    lo = max(0, len(data) - _OGG_MAX_PAGE - 4096)
+    i = data.rfind(b"OggS", lo)
+    while i >= 0:
+        header_end = i + 27 + (data[i + 26] if i + 27 <= len(data) else 0)
+        if i + 27 <= len(data) and data[i + 4] == 0 and header_end <= len(data):
+            page_end = header_end + sum(data[i + 27 : header_end])
+            if page_end <= len(data) and data[i + 5] & 0x04:
+                return None
+        i = data.rfind(b"OggS", lo, i)
+    return "Ogg: no complete end-of-stream page at the end of the file"
+
+
+#: The largest Ogg page: 27-byte header, 255 lacing values, 255 x 255 bytes of data.
+_OGG_MAX_PAGE = 27 + 255 + 255 * 255
+#: Decoded MP3 samples may fall short of the Xing count by encoder delay and padding (12 bits each).
+_MP3_SLACK_SAMPLES = 2 * 4096 + 2 * 1152
+_MP3_BITRATE_INDEX_OK = range(1, 15)
+
+
+def _mp3_xing_samples(data: bytes) -> int | None:
+    """Samples per channel announced by an MP3's Xing/Info header (frame count x samples per frame).
+
+    None when there is no such header or it carries no frame count: then there is nothing to check
+    against (a file's length is otherwise only an estimate).
+    """
+    pos = 0
+    if data[:3] == b"ID3" and len(data) >= 10:
+        size = (data[6] & 0x7F) << 21 | (data[7] & 0x7F) << 14 | (data[8] & 0x7F) << 7 | (data[9] & 0x7F)
+        pos = 10 + size + (10 if data[5] & 0x10 else 0)
+    limit = min(len(data) - 4, pos + 65536)
+    while pos < limit:
+        pos = data.find(b"\xff", pos, limit)
+        if pos < 0:
+            return None
+        b1, b2, b3 = data[pos + 1], data[pos + 2], data[pos + 3]
+        version = (b1 >> 3) & 3  # 3: MPEG-1, 2: MPEG-2, 0: MPEG-2.5, 1: reserved
+        layer = (b1 >> 1) & 3  # 1: Layer III
+        if (
+            (b1 & 0xE0) == 0xE0
+            and version != 1
+            and layer == 1
+            and (b2 >> 4) in _MP3_BITRATE_INDEX_OK
+            and ((b2 >> 2) & 3) != 3
+        ):
+            mono = (b3 >> 6) == 3
+            if version == 3:
+                side_info, per_frame = (17 if mono else 32), 1152
+            else:
+                side_info, per_frame = (9 if mono else 17), 576
+            tag = pos + 4 + side_info
+            if data[tag : tag + 4] in (b"Xing", b"Info") and len(data) >= tag + 12:
+                (flags, frames) = struct.unpack(">II", data[tag + 4 : tag + 12])
+                if flags & 1 and frames > 0:
+                    return frames * per_frame
+            return None  # the first frame has no Xing header
+        pos += 1
+    return None
+
+
+# --- metrics, storage ---------------------------------------------------------------------------
+
+
+def pcm_int16(samples: np.ndarray) -> np.ndarray:
+    """The int16 PCM that encode_flac stores and pcm_sha256 hashes: clip(round(x * 32768)), little-endian."""
+    x = np.asarray(samples)
+    if x.ndim != 1:
+        raise ValueError(f"expected mono samples (1-D), got shape {x.shape}")
+    scaled = x.astype(np.float64) * 32768.0
+    np.nan_to_num(scaled, copy=False, nan=0.0)
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, -32768, 32767, out=scaled)
+    return scaled.astype("<i2")
+
+
+def audio_metrics(samples: np.ndarray) -> AudioMetrics:
+    """Level and integrity metrics of 16 kHz mono float samples (the RECORDINGS columns)."""
+    x = np.asarray(samples)
+    if x.ndim != 1:
+        raise ValueError(f"expected mono samples (1-D), got shape {x.shape}")
+    n = int(x.shape[0])
+    digest = hashlib.sha256(pcm_int16(x).tobytes()).hexdigest()
+    if n == 0:
+        return AudioMetrics(0, 0.0, 0.0, SILENCE_DBFS, 0.0, 0.0, digest)
+    peak = total = sumsq = 0.0
+    clipped = 0
+    for i in range(0, n, _METRICS_CHUNK):  # float64 accumulation without a float64 copy of it all
+        c = x[i : i + _METRICS_CHUNK].astype(np.float64)
+        total += float(c.sum())
+        sumsq += float(np.dot(c, c))
+        np.abs(c, out=c)
+        peak = max(peak, float(c.max()))
+        clipped += int(np.count_nonzero(c >= CLIP_LEVEL))
+    rms = math.sqrt(sumsq / n)
+    rms_dbfs = max(20.0 * math.log10(rms), SILENCE_DBFS) if rms > 0 else SILENCE_DBFS
+    return AudioMetrics(
+        num_samples=n,
+        seconds=n / SAMPLE_RATE,
+        peak=peak,
+        rms_dbfs=rms_dbfs,
+        clip_fraction=clipped / n,
+        dc_offset=total / n,
+        pcm_sha256=digest,
+    )
+
+
+def encode_flac(samples: np.ndarray) -> bytes:
+    """16 kHz mono 16-bit FLAC bytes of the samples, deterministic (same samples -> same bytes)."""
+    pcm = pcm_int16(samples)
+    buf = io.BytesIO()
+    with sf.SoundFile(
+        buf, mode="w", samplerate=SAMPLE_RATE, channels=1, format="FLAC", subtype="PCM_16"
+    ) as f:
+        if pcm.shape[0]:
+            f.write(pcm)
+    return buf.getvalue()
+
+
+def read_flac(data_or_path: bytes | str | PathLike | IO[bytes]) -> np.ndarray:
+    """Inverse of encode_flac: float32 mono samples (q / 32768). Raises AudioDecodeError(decode_error)
+    for anything but complete 16 kHz mono audio."""
+    src: str | PathLike | IO[bytes]
+    if isinstance(data_or_path, bytes | bytearray | memoryview):
+        src = io.BytesIO(bytes(data_or_path))
+    else:
+        src = data_or_path
+    where = f"{data_or_path}: " if isinstance(data_or_path, str | PathLike) else ""
+    try:
+        with sf.SoundFile(src) as f:
+            if f.samplerate != SAMPLE_RATE or f.channels != 1:
+                raise AudioDecodeError(
+                    Reason.DECODE_ERROR,
+                    f"{where}expected {SAMPLE_RATE} Hz mono, found {f.samplerate} Hz x {f.channels}",
+                )
+            total = f.frames
+            if total == _SF_UNKNOWN_FRAMES:
+                raise AudioDecodeError(Reason.DECODE_ERROR, f"{where}FLAC header has no length")
+            pcm = f.read(total, dtype="int16")
+    except AudioDecodeError:
+        raise
+    except _DECODER_ERRORS as exc:
+        raise AudioDecodeError(Reason.DECODE_ERROR, f"{where}cannot read FLAC: {exc}") from None
+    if pcm.shape[0] != total:
+        raise AudioDecodeError(Reason.DECODE_ERROR, f"{where}truncated: {pcm.shape[0]} of {total} frames")
+    return pcm.astype(np.float32) * np.float32(1.0 / 32768)
+
+
+def audio_store_path(pcm_sha256: str) -> str:
+    """Relative path in the content-addressed audio store: 'audio/ab/cd/<sha>.flac'."""
+    if not _SHA256_RE.match(pcm_sha256 or ""):
+        raise ValueError(f"not a lowercase hex SHA-256: {pcm_sha256!r}")
+    return f"audio/{pcm_sha256[:2]}/{pcm_sha256[2:4]}/{pcm_sha256}.flac"

@@ -1,0 +1,167 @@
+"""`omnicorpus`: the one command line over the library the DAGs and tests call.
+
+Errors print as one line and exit non-zero; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from omnicorpus.pipelines.config import ConfigError, PipelineConfig, config_from_flags, load_config
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="Curate multilingual speech corpora into versioned, validated training releases.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+config_app = typer.Typer(help="Check and show pipeline configs.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+ConfigArg = Annotated[Path | None, typer.Argument(help="Pipeline config (YAML); optional with --source.")]
+SourceOpt = Annotated[list[str] | None, typer.Option(
+    "--source", help="NAME=LAYOUT:PATH, repeatable; NAME becomes the corpus name, LAYOUT an adapter or auto.")]
+OutOpt = Annotated[str | None, typer.Option("--out", help="Output root (overrides the config's).")]
+MasterOpt = Annotated[str | None, typer.Option("--master", help="Spark master URL (default local[*]).")]
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
+    """omnicorpus."""
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=True)
+
+
+def resolve_config(config: Path | None, sources: list[str] | None, out_dir: str | None,
+                   master: str | None) -> PipelineConfig:
+    """The config a command means: a file, `--source` flags, or a file with flags on top."""
+    base = load_config(config) if config else None
+    if base is None and not sources:
+        raise ConfigError(["give a config file or at least one --source NAME=LAYOUT:PATH"], "command line")
+    if base is not None and not sources and out_dir is None and master is None:
+        return base
+    return config_from_flags(sources or [], out_dir or (base.output if base else "out"), master, base)
+
+
+@app.command("sample-corpus")
+def sample_corpus(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the corpus into.")],
+    scale: Annotated[int, typer.Option(min=1, help="Multiplies utterances and long-form minutes.")] = 1,
+    seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 0,
+) -> None:
+    """Synthesize a multilingual sample corpus (espeak-ng) in the layouts real corpora use."""
+    from omnicorpus.corpus.sample_corpus import build_sample_corpus
+
+    t0 = time.perf_counter()
+    with _progress() as bar:
+        task = bar.add_task("synthesizing", total=None)
+        manifest = build_sample_corpus(out_dir, scale=scale, seed=seed,
+                                       progress=lambda done, total: bar.update(task, completed=done, total=total))
+    hours = sum(manifest["seconds"].values()) / 3600
+    out.print(f"sample corpus: {out_dir} ({len(manifest['languages'])} languages, "
+              f"{len(manifest['scripts'])} scripts, {sum(manifest['items'].values())} items, {hours:.2f} h) "
+              f"in {time.perf_counter() - t0:.0f} s")
+    out.print(f"config: {out_dir / 'omnicorpus.yaml'}")
+
+
+@config_app.command("check")
+def config_check(config: Annotated[Path, typer.Argument(help="Pipeline config (YAML).")]) -> None:
+    """Validate a config; print every problem, or a summary of the sources."""
+    cfg = load_config(config)
+    out.print(f"[green]ok[/]: {config}: {len(cfg.sources)} sources, output {cfg.output}, "
+              f"spark {cfg.spark.master}, config hash {cfg.digest()}")
+
+
+@config_app.command("show")
+def config_show(config: ConfigArg = None, source: SourceOpt = None, out_dir: OutOpt = None,
+                master: MasterOpt = None) -> None:
+    """Print the effective config (defaults filled in) as JSON."""
+    cfg = resolve_config(config, source, out_dir, master)
+    out.print_json(json.dumps(cfg.to_dict()))
+
+
+@app.command("languages")
+def languages(
+    codes: Annotated[list[str], typer.Argument(help="Codes as sources write them: en, en_us, zh-TW, ger ...")],
+    text: Annotated[str | None, typer.Option(help="A transcript, to decide the script.")] = None,
+) -> None:
+    """Show how source language codes map onto {ISO 639-3}_{ISO 15924}."""
+    from omnicorpus.manifests.languages import language_name, to_language
+
+    table = Table("code", "language", "name")
+    for code in codes:
+        lang = to_language(code, source="command line", text=text)
+        table.add_row(code, lang, language_name(lang))
+    out.print(table)
+
+
+@app.command("ingest")
+def ingest(config: ConfigArg = None, source: SourceOpt = None, out_dir: OutOpt = None,
+           master: MasterOpt = None) -> None:
+    """Ingest new items of every source on Spark: 16 kHz FLAC audio store + recordings table."""
+    from omnicorpus.pipelines.ingest import run_ingest
+    from omnicorpus.pipelines.spark import spark_session
+
+    cfg = resolve_config(config, source, out_dir, master)
+    spark = spark_session(cfg.spark.master, cfg.spark.conf)
+    report = run_ingest(cfg, spark)
+    out.print_json(json.dumps(report.as_dict()))
+
+
+@app.command("run")
+def run(config: ConfigArg = None, source: SourceOpt = None, out_dir: OutOpt = None,
+        master: MasterOpt = None) -> None:
+    """Run the whole chain on Spark and print where the result is."""
+    from omnicorpus.pipelines.ingest import run_ingest
+    from omnicorpus.pipelines.spark import spark_session
+
+    cfg = resolve_config(config, source, out_dir, master)
+    spark = spark_session(cfg.spark.master, cfg.spark.conf)
+    t0 = time.perf_counter()
+    report = run_ingest(cfg, spark)
+    table = Table("corpus", "listed", title=f"ingest ({time.perf_counter() - t0:.0f} s)")
+    for name, n in report.listed.items():
+        table.add_row(name, str(n))
+    out.print(table)
+    out.print(f"new items {report.new}: {report.recordings} recordings, {report.rejects} rejects")
+    out.print(f"output: {cfg.output}")
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv[1:]
+    try:
+        app(standalone_mode=False)
+    except (typer.Exit, SystemExit) as exc:
+        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if debug:
+            raise
+        first, _, rest = str(exc).partition("\n")
+        err.print(f"[bold red]error[/]: {escape(first)}", highlight=False)
+        if rest and isinstance(exc, ConfigError):
+            err.print(rest, highlight=False, markup=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

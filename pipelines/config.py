@@ -1,0 +1,298 @@
+"""The pipeline config: sources, stage parameters (the paper's defaults), output root, Spark master.
+
+A YAML file or `--source NAME=LAYOUT:PATH` flags make the same PipelineConfig. Validation collects
+every problem with its location (`sources[1].layout: ...`) so a user fixes a file in one pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: Layouts with an adapter in omnicorpus.corpus (plus `auto`, which detects one).
+LAYOUTS = ("common_voice", "fleurs", "librispeech", "kaldi", "hf_parquet", "folder", "longform", "community")
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class ConfigError(ValueError):
+    """An invalid config; the message lists every problem found, one per line."""
+
+    def __init__(self, problems: list[str], origin: str = "config") -> None:
+        self.problems = problems
+        super().__init__(f"{origin}: " + "; ".join(problems) if len(problems) == 1 else
+                         f"{origin}: {len(problems)} problems\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One source corpus. `name` becomes the corpus name in every table."""
+
+    name: str
+    layout: str
+    path: str
+    license: str = "unknown"
+    language: str | None = None  # default language when the source does not say
+    labelled: bool = True
+
+
+@dataclass(frozen=True)
+class IngestParams:
+    max_recording_seconds: float = 4 * 3600.0
+    speaker_salt: str = "omnicorpus"  # pseudonymizes speaker ids; change it per deployment
+    items_per_partition: int = 256
+
+
+@dataclass(frozen=True)
+class SegmentParams:
+    """silero-vad and the long-form cutting policy."""
+
+    threshold: float = 0.5
+    min_speech_ms: int = 250
+    min_silence_ms: int = 100
+    speech_pad_ms: int = 30
+    min_seconds: float = 1.0
+    max_seconds: float = 30.0
+    target_seconds: float = 15.0
+    batch_streams: int = 64
+
+
+@dataclass(frozen=True)
+class LangidParams:
+    """fastText LID on transcripts. `model`: a .bin/.ftz path, `lid.176` (shipped), or null to skip LID."""
+
+    model: str | None = "lid.176"
+    min_prob: float = 0.5  # reject when another language wins with at least this probability
+    min_chars: int = 25  # shorter texts are never rejected on LID alone
+    check_script: bool = True
+
+
+@dataclass(frozen=True)
+class FilterParams:
+    """The paper's filters. Speaking rate: at least 160 samples per character at 16 kHz."""
+
+    min_seconds: float = 1 / 16000
+    max_seconds: float = 50.0
+    min_samples_per_char: float = 160.0
+    max_clip_fraction: float = 0.01
+    min_snr_db: float | None = None
+
+
+@dataclass(frozen=True)
+class ShardParams:
+    target_bytes: int = 1 << 30
+
+
+@dataclass(frozen=True)
+class SparkParams:
+    master: str = "local[*]"
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    sources: tuple[SourceConfig, ...]
+    output: str = "out"
+    spark: SparkParams = field(default_factory=SparkParams)
+    ingest: IngestParams = field(default_factory=IngestParams)
+    segment: SegmentParams = field(default_factory=SegmentParams)
+    langid: LangidParams = field(default_factory=LangidParams)
+    filter: FilterParams = field(default_factory=FilterParams)
+    shard: ShardParams = field(default_factory=ShardParams)
+
+    def source(self, name: str) -> SourceConfig:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["sources"] = [dataclasses.asdict(s) for s in self.sources]
+        return d
+
+    def digest(self) -> str:
+        """Hash of everything that changes what the pipeline writes (not where it writes it)."""
+        d = self.to_dict()
+        d.pop("output")
+        d.pop("spark")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+_SECTIONS: dict[str, type] = {
+    "ingest": IngestParams, "segment": SegmentParams, "langid": LangidParams,
+    "filter": FilterParams, "shard": ShardParams,
+}
+
+
+def _suggest(word: str, options: Any) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
+    """Instance of dataclass `cls` from a mapping, type-checked field by field."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        problems.append(f"{where}: expected a mapping, got {type(data).__name__}")
+        return None
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields:
+            problems.append(f"{where}.{key}: unknown key{_suggest(str(key), fields)}")
+            continue
+        expected = fields[key].type
+        ok = _type_ok(value, str(expected))
+        if not ok:
+            problems.append(f"{where}.{key}: expected {expected}, got {value!r}")
+            continue
+        kwargs[key] = float(value) if "float" in str(expected) and isinstance(value, int) else value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required key is absent
+        problems.append(f"{where}: {exc}")
+        return None
+
+
+def _type_ok(value: Any, typ: str) -> bool:
+    if value is None:
+        return "None" in typ
+    if typ.startswith("bool"):
+        return isinstance(value, bool)
+    if typ.startswith("int"):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if typ.startswith("float"):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if typ.startswith("str"):
+        return isinstance(value, str)
+    if typ.startswith("dict"):
+        return isinstance(value, dict)
+    return True
+
+
+def _check_values(cfg: PipelineConfig, problems: list[str]) -> None:
+    seg, flt, lid = cfg.segment, cfg.filter, cfg.langid
+    if not 0 < seg.min_seconds < seg.target_seconds <= seg.max_seconds:
+        problems.append("segment: need 0 < min_seconds < target_seconds <= max_seconds")
+    if not 0.0 < seg.threshold < 1.0:
+        problems.append("segment.threshold: must be between 0 and 1")
+    if not 0 <= flt.min_seconds < flt.max_seconds:
+        problems.append("filter: need 0 <= min_seconds < max_seconds")
+    if flt.min_samples_per_char < 0:
+        problems.append("filter.min_samples_per_char: must be >= 0")
+    if not 0.0 <= flt.max_clip_fraction <= 1.0:
+        problems.append("filter.max_clip_fraction: must be between 0 and 1")
+    if not 0.0 <= lid.min_prob <= 1.0:
+        problems.append("langid.min_prob: must be between 0 and 1")
+    if cfg.shard.target_bytes < 1 << 16:
+        problems.append("shard.target_bytes: must be at least 65536")
+
+
+def _check_source(src: SourceConfig, where: str, problems: list[str]) -> None:
+    from omnicorpus.manifests.languages import UnknownLanguageError, to_language
+
+    if not _NAME.match(src.name):
+        problems.append(f"{where}.name: {src.name!r} must be lowercase letters, digits and _ (a corpus name)")
+    if src.layout not in (*LAYOUTS, "auto"):
+        problems.append(f"{where}.layout: {src.layout!r} is not a layout{_suggest(src.layout, LAYOUTS)}; "
+                        f"one of {', '.join(LAYOUTS)} or auto")
+    if "://" not in src.path and not Path(src.path).exists():
+        problems.append(f"{where}.path: {src.path} does not exist")
+    if src.language is not None:
+        try:
+            to_language(src.language, source=src.name)
+        except UnknownLanguageError as exc:
+            problems.append(f"{where}.language: {exc}")
+
+
+def config_from_dict(data: Any, *, base_dir: Path | None = None, origin: str = "config") -> PipelineConfig:
+    """Validated config from parsed YAML; relative source paths resolve against `base_dir`."""
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise ConfigError([f"expected a mapping at the top, got {type(data).__name__}"], origin)
+    known = {"sources", "output", "spark", *_SECTIONS}
+    for key in data:
+        if key not in known:
+            problems.append(f"{key}: unknown key{_suggest(str(key), known)}")
+    raw_sources = data.get("sources")
+    sources: list[SourceConfig] = []
+    if not isinstance(raw_sources, list) or not raw_sources:
+        problems.append("sources: need a non-empty list of sources")
+        raw_sources = []
+    for i, raw in enumerate(raw_sources):
+        where = f"sources[{i}]"
+        if isinstance(raw, dict) and "name" in raw:
+            where = f"sources[{i}] ({raw['name']})"
+        if isinstance(raw, dict):
+            missing = [k for k in ("name", "layout", "path") if k not in raw]
+            if missing:
+                problems.append(f"{where}: missing required key(s) {', '.join(missing)}")
+                continue
+        src = _build(SourceConfig, raw, where, problems)
+        if src is None:
+            continue
+        if base_dir is not None and "://" not in src.path and not Path(src.path).is_absolute():
+            src = dataclasses.replace(src, path=str((base_dir / src.path).resolve()))
+        _check_source(src, where, problems)
+        sources.append(src)
+    names = [s.name for s in sources]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"sources: name {dup!r} is used twice")
+    sections = {k: _build(cls, data.get(k), k, problems) for k, cls in _SECTIONS.items()}
+    spark = _build(SparkParams, data.get("spark"), "spark", problems)
+    output = data.get("output", "out")
+    if not isinstance(output, str):
+        problems.append(f"output: expected a path, got {output!r}")
+        output = "out"
+    if base_dir is not None and "://" not in output and not Path(output).is_absolute():
+        output = str((base_dir / output).resolve())
+    if problems:
+        raise ConfigError(problems, origin)
+    cfg = PipelineConfig(sources=tuple(sources), output=output, spark=spark, **sections)
+    _check_values(cfg, problems)
+    if problems:
+        raise ConfigError(problems, origin)
+    return cfg
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError([f"{path} does not exist"], str(path))
+    try:
+        data = yaml.safe_load(path.read_text("utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"not valid YAML: {exc}"], str(path)) from exc
+    return config_from_dict(data, base_dir=path.parent.resolve(), origin=str(path))
+
+
+def parse_source_flag(flag: str) -> dict[str, Any]:
+    """`NAME=LAYOUT:PATH` -> a source mapping (labelled unless the layout is longform)."""
+    name, eq, rest = flag.partition("=")
+    layout, colon, path = rest.partition(":")
+    if not eq or not colon or not name or not layout or not path:
+        raise ConfigError([f"--source {flag!r}: expected NAME=LAYOUT:PATH, e.g. cv=common_voice:/data/cv"],
+                          "--source")
+    return {"name": name, "layout": layout, "path": path, "labelled": layout != "longform"}
+
+
+def config_from_flags(sources: list[str], out: str, master: str | None = None,
+                      base: PipelineConfig | None = None) -> PipelineConfig:
+    """The config a `--source ... --out ... [--master ...]` command line means, on top of `base`."""
+    data: dict[str, Any] = base.to_dict() if base else {}
+    if sources:
+        data["sources"] = [parse_source_flag(s) for s in sources]
+    data["output"] = out
+    if master:
+        data.setdefault("spark", {})["master"] = master
+    return config_from_dict(data, base_dir=Path.cwd(), origin="command line")

@@ -1,0 +1,109 @@
+"""Segment: recordings -> segments with silero-vad, the model run on many recordings at once.
+
+Long unlabelled recordings are cut into segments between min and max seconds, cut in pauses; labelled
+clips are trimmed of leading and trailing silence. A recording with no speech is rejected (`no_speech`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from omnicorpus.manifests import storage
+from omnicorpus.manifests.keys import segment_id
+from omnicorpus.manifests.schema import RECORDINGS, SAMPLE_RATE, SEGMENTS, Reason, Stage
+from omnicorpus.pipelines.audio import pcm_int16, read_flac
+from omnicorpus.pipelines.config import SegmentParams as SegmentConfig
+from omnicorpus.pipelines.stage import StageResult, StageSpec, reject_row, rejects_table
+from omnicorpus.pipelines.vad import (
+    SegmentParams,
+    VadParams,
+    plan_segments,
+    speech_probabilities,
+    speech_regions,
+    trim_span,
+)
+
+
+@dataclass(frozen=True)
+class SegmentTask:
+    output_root: str
+    params: SegmentConfig
+
+
+@cache
+def _one_thread_per_worker() -> None:
+    # Spark runs one Python worker per core: torch's own threads would oversubscribe them.
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _snr_db(samples: np.ndarray, regions: list[tuple[int, int]]) -> float | None:
+    """Speech RMS over non-speech RMS, in dB; None when either part is missing."""
+    mask = np.zeros(len(samples), dtype=bool)
+    for a, b in regions:
+        mask[a:b] = True
+    if mask.all() or not mask.any():
+        return None
+    speech = float(np.sqrt(np.mean(np.square(samples[mask], dtype=np.float64))))
+    noise = float(np.sqrt(np.mean(np.square(samples[~mask], dtype=np.float64))))
+    return 20.0 * np.log10(max(speech, 1e-9) / max(noise, 1e-9))
+
+
+def _overlap(regions: list[tuple[int, int]], a: int, b: int) -> int:
+    return sum(max(0, min(b, e) - max(a, s)) for s, e in regions)
+
+
+def segment_recordings(batch: pa.RecordBatch, task: SegmentTask) -> StageResult:
+    """The segment stage over a batch of RECORDINGS."""
+    _one_thread_per_worker()
+    cfg = task.params
+    vad = VadParams(threshold=cfg.threshold, min_speech_ms=cfg.min_speech_ms,
+                    min_silence_ms=cfg.min_silence_ms, speech_pad_ms=cfg.speech_pad_ms)
+    plan = SegmentParams(min_seconds=cfg.min_seconds, max_seconds=cfg.max_seconds,
+                         target_seconds=cfg.target_seconds)
+    recordings = batch.to_pylist()
+    audio = [read_flac(storage.read_bytes(storage.join(task.output_root, r["audio_path"]))) for r in recordings]
+    probabilities = speech_probabilities(audio, batch_streams=cfg.batch_streams)
+    kept: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    for rec, samples, probs in zip(recordings, audio, probabilities, strict=True):
+        n = len(samples)
+        regions = speech_regions(probs, n, vad)
+        if rec["labelled"]:
+            span = trim_span(regions, n)
+            spans = [] if span is None else [span]
+        else:
+            spans = plan_segments(regions, n, plan, probs=probs)
+        if not spans:
+            rejected.append(reject_row(
+                rec, "recording_id", Stage.SEGMENT, Reason.NO_SPEECH,
+                f"no speech found by silero-vad at threshold {cfg.threshold} "
+                f"in {rec['seconds']:.2f} s (peak {rec['peak']:.3f})"))
+            continue
+        snr = _snr_db(samples, regions)
+        for index, (a, b) in enumerate(spans):
+            pcm_hash = rec["pcm_sha256"] if rec["labelled"] else \
+                hashlib.sha256(pcm_int16(samples[a:b]).tobytes()).hexdigest()
+            kept.append({
+                "segment_id": segment_id(rec["recording_id"], index),
+                "recording_id": rec["recording_id"], "corpus": rec["corpus"], "split": rec["split"],
+                "language": rec["language"], "source_uri": rec["source_uri"], "license": rec["license"],
+                "labelled": rec["labelled"], "speaker": rec["speaker"], "audio_path": rec["audio_path"],
+                "start": a / SAMPLE_RATE, "end": b / SAMPLE_RATE, "seconds": (b - a) / SAMPLE_RATE,
+                "speech_seconds": _overlap(regions, a, b) / SAMPLE_RATE, "raw_text": rec["raw_text"],
+                "clip_fraction": rec["clip_fraction"], "snr_db": snr, "pcm_sha256": pcm_hash,
+                "meta": rec["meta"],
+            })
+    return StageResult(pa.Table.from_pylist(kept, schema=SEGMENTS), rejects_table(rejected))
+
+
+def segment_spec(output_root: str, params: SegmentConfig) -> StageSpec:
+    # One batch of recordings is one batch of VAD streams: large enough to batch the model well.
+    return StageSpec("segment", segment_recordings, SegmentTask(output_root, params), RECORDINGS, SEGMENTS,
+                     batch_rows=params.batch_streams)

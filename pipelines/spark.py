@@ -1,0 +1,131 @@
+"""Runs stage functions on Spark: local mode by default, a cluster with the same code.
+
+The only module that knows Spark's API besides the job entry points. A stage's kept rows and rejects
+leave one `mapInArrow` pass as two nullable struct columns, so a task retry can never write a reject
+twice and nothing is collected to the driver.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+from omnicorpus.manifests.schema import REJECTS
+from omnicorpus.pipelines.stage import StageSpec
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+_KEPT, _REJECT = "kept", "reject"
+
+
+def spark_session(master: str = "local[*]", conf: dict[str, str] | None = None,
+                  app_name: str = "omnicorpus") -> SparkSession:
+    """The process's SparkSession. Python workers run this interpreter (the venv), not the system one."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.master(master)
+        .appName(app_name)
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", os.environ.get("OMNICORPUS_SPARK_DRIVER_MEMORY", "4g"))
+        .config("spark.python.worker.reuse", "true")  # models load once per worker, not per task
+    )
+    if os.environ.get("CI") or os.environ.get("PYTEST_CURRENT_TEST") or os.environ.get("OMNICORPUS_NO_UI"):
+        builder = builder.config("spark.ui.enabled", "false")
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def _combined_schema(out_schema: pa.Schema) -> pa.Schema:
+    return pa.schema([
+        pa.field(_KEPT, pa.struct(list(out_schema))),
+        pa.field(_REJECT, pa.struct(list(REJECTS))),
+    ])
+
+
+def _combine(kept: pa.Table, rejects: pa.Table, schema: pa.Schema) -> pa.RecordBatch:
+    """One batch holding kept rows then reject rows, the other struct null on each row."""
+    n_kept, n_rej = kept.num_rows, rejects.num_rows
+
+    def struct(table: pa.Table, typ: pa.StructType, before: int, after: int) -> pa.Array:
+        cols = [
+            pa.concat_arrays([pa.nulls(before, f.type), *table.column(f.name).chunks, pa.nulls(after, f.type)])
+            for f in typ
+        ]
+        mask = pa.array([True] * before + [False] * table.num_rows + [True] * after)
+        return pa.StructArray.from_arrays(cols, fields=list(typ), mask=mask)
+
+    kept_t, rej_t = schema.field(_KEPT).type, schema.field(_REJECT).type
+    return pa.RecordBatch.from_arrays(
+        [struct(kept, kept_t, 0, n_rej), struct(rejects, rej_t, n_kept, 0)], schema=schema
+    )
+
+
+@dataclass
+class SparkStageOutput:
+    """Kept rows and rejects of one stage run; both come from one persisted pass over the input."""
+
+    kept: DataFrame
+    rejects: DataFrame
+    combined: DataFrame
+
+    @classmethod
+    def split(cls, combined: DataFrame) -> SparkStageOutput:
+        kept = combined.where(f"{_KEPT} is not null").select(f"{_KEPT}.*")
+        rejects = combined.where(f"{_REJECT} is not null").select(f"{_REJECT}.*")
+        return cls(kept, rejects, combined)
+
+    def unpersist(self) -> None:
+        self.combined.unpersist()
+
+
+def run_on_spark(spec: StageSpec, df: DataFrame) -> SparkStageOutput:
+    """Run `spec` over `df` with mapInArrow."""
+    from pyspark import StorageLevel
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    schema = _combined_schema(spec.output_schema)
+
+    def apply(batches):  # runs on the executors
+        for batch in batches:
+            for chunk in pa.Table.from_batches([batch]).to_batches(max_chunksize=spec.batch_rows):
+                result = spec(chunk)
+                if result.kept.num_rows or result.rejects.num_rows:
+                    yield _combine(result.kept, result.rejects, schema)
+
+    combined = df.mapInArrow(apply, from_arrow_schema(schema)).persist(StorageLevel.DISK_ONLY)
+    return SparkStageOutput.split(combined)
+
+
+def run_grouped_on_spark(spec: StageSpec, df: DataFrame, key: str) -> SparkStageOutput:
+    """Run `spec` once per group of rows sharing `key` (for stages that must see every copy at once)."""
+    from pyspark import StorageLevel
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    schema = _combined_schema(spec.output_schema)
+
+    def apply(table: pa.Table) -> pa.Table:  # runs on the executors, one group at a time
+        result = spec(table.combine_chunks().to_batches()[0]) if table.num_rows else None
+        if result is None:
+            return schema.empty_table()
+        return pa.Table.from_batches([_combine(result.kept, result.rejects, schema)])
+
+    combined = df.groupBy(key).applyInArrow(apply, from_arrow_schema(schema)).persist(StorageLevel.DISK_ONLY)
+    return SparkStageOutput.split(combined)
+
+
+def arrow_to_spark(spark: SparkSession, table: pa.Table, partitions: int) -> DataFrame:
+    """A DataFrame over a driver-side Arrow table (listings are metadata only, never audio)."""
+    df = spark.createDataFrame(table)
+    return df.repartition(max(1, partitions)) if partitions > 1 else df.coalesce(1)

@@ -1,0 +1,70 @@
+"""The one contract every stage follows, and its in-process runner.
+
+A stage is a plain function from an Arrow record batch (plus its parameters) to the rows it keeps and
+the rows it rejects. It knows nothing of Spark: pipelines.spark runs the same function with
+`mapInArrow`; `run_local` runs it here for tests and small inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+from omnicorpus.manifests.schema import REJECTS
+from omnicorpus.manifests.tables import concat, conform
+
+
+@dataclass(frozen=True)
+class StageResult:
+    kept: pa.Table
+    rejects: pa.Table
+
+
+StageFn = Callable[[pa.RecordBatch, Any], StageResult]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """A stage function with its parameters and the schemas it reads and writes."""
+
+    name: str
+    fn: StageFn
+    params: Any
+    input_schema: pa.Schema
+    output_schema: pa.Schema
+    #: rows per Arrow batch handed to `fn` (small for stages that hold audio in memory)
+    batch_rows: int = 1024
+
+    def __call__(self, batch: pa.RecordBatch) -> StageResult:
+        result = self.fn(batch, self.params)
+        return StageResult(conform(result.kept, self.output_schema), conform(result.rejects, REJECTS))
+
+
+def reject_row(row: Mapping[str, Any], key: str, stage: str, reason: str, detail: str,
+               value: float | None = None, **override: Any) -> dict[str, Any]:
+    """A REJECTS row for `row` (a source item, recording or segment, whose id column is `key`)."""
+    out = {
+        "key": row[key], "corpus": row["corpus"], "source_uri": row["source_uri"], "split": row.get("split"),
+        "language": row.get("language"), "stage": str(stage), "reason": str(reason), "detail": detail,
+        "value": value, "seconds": row.get("seconds"), "meta": row.get("meta"),
+    }
+    out.update(override)
+    return out
+
+
+def rejects_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
+    """Reject rows (see manifests.schema.REJECTS) as a table."""
+    return conform(list(rows), REJECTS)
+
+
+def run_local(spec: StageSpec, data: pa.Table) -> StageResult:
+    """Run a stage in this process over `data`, in batches of spec.batch_rows."""
+    data = conform(data, spec.input_schema)
+    kept, rejects = [], []
+    for batch in data.to_batches(max_chunksize=spec.batch_rows):
+        result = spec(batch)
+        kept.append(result.kept)
+        rejects.append(result.rejects)
+    return StageResult(concat(kept, spec.output_schema), concat(rejects, REJECTS))

@@ -1,0 +1,120 @@
+"""Where stage tables live under the output root, and how a Spark job puts its part into place.
+
+`OUT/tables/<table>/<partition>=<value>/.../part-<increment>-<n>.parquet`. A job writes with Spark into
+a temporary folder, renames each file into its partition, and then commits its increment by writing
+`OUT/tables/_commits/<increment>.json`. Every job starts by deleting the files of increments that never
+committed (a run killed half-way), then reads the keys already present and processes only the rest: a
+run killed at any point and run again ends with every item exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+from omnicorpus.manifests import storage
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+def table_uri(root: str, table: str) -> str:
+    return storage.join(root, "tables", table)
+
+
+def _dataset(uri: str) -> ds.Dataset | None:
+    fs, path = storage.resolve(uri)
+    if fs.get_file_info(path).type == pafs.FileType.NotFound:
+        return None
+    return ds.dataset(
+        path, filesystem=fs, format="parquet",
+        partitioning=ds.HivePartitioning.discover(null_fallback=HIVE_NULL),
+        exclude_invalid_files=False, ignore_prefixes=[".", "_"],
+    )
+
+
+def read_columns(root: str, table: str, columns: list[str], filter: pc.Expression | None = None) -> pa.Table:
+    """Some columns of a stage table (empty table when the stage has written nothing yet)."""
+    dataset = _dataset(table_uri(root, table))
+    if dataset is None:
+        return pa.table({c: pa.array([], pa.string()) for c in columns})
+    return dataset.to_table(columns=columns, filter=filter)
+
+
+def known_keys(root: str, table: str, column: str, filter: pc.Expression | None = None) -> pa.Array:
+    return read_columns(root, table, [column], filter).column(column).combine_chunks()
+
+
+def increment_id(stage: str, keys: Iterable[str]) -> str:
+    """Deterministic name of the part a run adds: a hash of the stage and the keys it processes."""
+    h = hashlib.sha256(stage.encode() + b"\0")
+    for k in sorted(keys):
+        h.update(k.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def write_increment(df: DataFrame, root: str, table: str, partition_by: list[str], increment: str) -> int:
+    """Write `df` into the table's partitions as files named after `increment`; returns files written."""
+    final = table_uri(root, table)
+    tmp = storage.join(root, "tables", f"_tmp-{table}-{increment}")
+    fs, tmp_path = storage.resolve(tmp)
+    fs.delete_dir_contents(tmp_path, missing_dir_ok=True)
+    writer = df.write.mode("overwrite")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.parquet(tmp if "://" in tmp else "file://" + tmp_path)
+    files = sorted(
+        info.path for info in fs.get_file_info(pafs.FileSelector(tmp_path, recursive=True))
+        if info.type == pafs.FileType.File and info.base_name.startswith("part-")
+        and info.base_name.endswith(".parquet")
+    )
+    _, final_path = storage.resolve(final)
+    for n, path in enumerate(files):
+        partition = path[len(tmp_path):].rsplit("/", 1)[0].strip("/")
+        target_dir = f"{final_path}/{partition}" if partition else final_path
+        fs.create_dir(target_dir, recursive=True)
+        fs.move(path, f"{target_dir}/part-{increment}-{n:05d}.parquet")
+    fs.delete_dir(tmp_path)
+    return len(files)
+
+
+def _commit_uri(root: str, increment: str) -> str:
+    return storage.join(root, "tables", "_commits", f"{increment}.json")
+
+
+def commit_increment(root: str, increment: str, info: dict[str, Any]) -> None:
+    """Mark every file of `increment` as finished."""
+    storage.write_bytes_atomic(_commit_uri(root, increment), json.dumps(info, sort_keys=True).encode())
+
+
+def clean_uncommitted(root: str) -> list[str]:
+    """Delete the files and temporary folders of increments that never committed; returns what went."""
+    fs, tables = storage.resolve(storage.join(root, "tables"))
+    if fs.get_file_info(tables).type == pafs.FileType.NotFound:
+        return []
+    removed = []
+    for info in fs.get_file_info(pafs.FileSelector(tables, recursive=False)):
+        if info.type == pafs.FileType.Directory and info.base_name.startswith("_tmp-"):
+            fs.delete_dir(info.path)
+            removed.append(info.path)
+    committed: dict[str, bool] = {}
+    for info in fs.get_file_info(pafs.FileSelector(tables, recursive=True)):
+        name = info.base_name
+        if info.type != pafs.FileType.File or not name.startswith("part-") or "/_" in info.path[len(tables):]:
+            continue
+        increment = name.split("-")[1]
+        if increment not in committed:
+            committed[increment] = storage.exists(_commit_uri(root, increment))
+        if not committed[increment]:
+            fs.delete_file(info.path)
+            removed.append(info.path)
+    return removed

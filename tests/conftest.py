@@ -1,0 +1,30 @@
+"""Shared fixtures: a Spark session in local mode and the sample corpus, each made once per test run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("OMNICORPUS_NO_UI", "1")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from omnicorpus.pipelines.spark import spark_session
+
+    session = spark_session("local[2]", {"spark.sql.shuffle.partitions": "4"})
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def sample_corpus(tmp_path_factory) -> Path:
+    """The sample corpus at scale 1, seed 0 (built once; tests must not modify it)."""
+    from omnicorpus.corpus.sample_corpus import build_sample_corpus
+
+    root = tmp_path_factory.mktemp("sample") / "corpus"
+    build_sample_corpus(root, scale=1, seed=0)
+    return root
