@@ -5,11 +5,19 @@ Accepted inputs, case-insensitive, `-` or `_` as separator:
   - our own form `eng_Latn`;
   - ISO 639-3 (`eng`), ISO 639-1 (`en`), ISO 639-2/B (`ger`), optionally followed by an ISO 15924
     script and/or a region: FLEURS (`en_us`, `cmn_hans_cn`), Common Voice (`sv-SE`, `zh-TW`),
-    BCP-47 (`zh-Hans-CN`, `sr-Latn-RS`).
+    BCP-47 (`zh-Hans-CN`, `sr-Latn-RS`, `zh-cmn-Hans`, `de-CH-1996`, `en-US-x-twain`);
+  - a few deprecated codes still written by tools (`iw`, `in`, `ji`, `jw`, `mo`).
 The script comes from the code when given, else from the region for the few languages whose script
 depends on it (zh-TW), else from the default-script table, else from the Unicode script of the
 transcript. Macrolanguages map to the individual language that speech corpora mean by them (ar ->
-arb, zh -> cmn, fa -> pes), as FLORES-200 and the Omnilingual ASR release do.
+arb, zh -> cmn, fa -> pes), as FLORES-200 and the Omnilingual ASR release do; where the script or
+the region names another member (az-Arab and az-IR -> azb, fa-AF -> prs, ku-Arab -> ckb), that one.
+Macrolanguages with no entry (grn, aka, kon, srd, san, doi, hbs, ...) stay as they are.
+
+Rejected, with a message naming the code and the source: codes in no table, ISO 639-5 / 639-2
+collective codes (`sit`, `afa`, `bh`: a family, not one language), the local-use range qaa-qtz, the
+special codes und / mul / mis / zxx, and the special scripts (Zyyy, Zzzz, Zinh, Qaaa, ...).
+Regions are not checked against ISO 3166: they only pick a script or a macrolanguage member.
 """
 
 from __future__ import annotations
@@ -31,29 +39,70 @@ UNDETERMINED = "und"
 _OUR_FORM = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")
 
 #: Macrolanguage -> the individual language its speech corpora are in (FLORES-200 convention).
+#: Keys are ISO 639-3 macrolanguages, values individual languages (tests check both).
 MACRO_DEFAULT = {
     "ara": "arb", "zho": "cmn", "fas": "pes", "msa": "zsm", "swa": "swh", "nep": "npi", "est": "ekk",
     "lav": "lvs", "uzb": "uzn", "mon": "khk", "orm": "gaz", "sqi": "als", "aze": "azj", "mlg": "plt",
     "yid": "ydd", "kur": "kmr", "pus": "pbt", "ori": "ory", "que": "quy", "aym": "ayr", "ful": "fuv",
-    "nor": "nob", "kok": "gom", "lah": "pnb", "grn": "grn", "tgl": "tgl",
+    "nor": "nob", "kok": "gom", "lah": "pnb", "kau": "knc", "din": "dik", "tmh": "taq", "chm": "mhr",
+    "kom": "kpv",
+}
+
+#: (macrolanguage, script) -> the member written in that script, where it is not MACRO_DEFAULT's.
+MACRO_BY_SCRIPT = {
+    ("aze", "Arab"): "azb",  # Iranian (South) Azerbaijani
+    ("kur", "Arab"): "ckb",  # Arabic-script Kurdish is Central Kurdish (Sorani)
+    ("uzb", "Arab"): "uzs",  # Southern Uzbek (Afghanistan)
+}
+
+#: (macrolanguage, region) -> the member spoken there, where it is not MACRO_DEFAULT's.
+MACRO_BY_REGION = {
+    ("aze", "ir"): "azb",
+    ("fas", "af"): "prs",  # Dari
+    ("uzb", "af"): "uzs",
+    ("swa", "cd"): "swc",  # Congo Swahili
 }
 
 #: Codes whose meaning in a public corpus differs from what the code tables say.
 SOURCE_SPECIFIC = {
     "zh-hk": "yue_Hant",  # Common Voice zh-HK is Cantonese
-    "zh-yue": "yue_Hant",
+    "zh-yue": "yue_Hant",  # BCP-47 grandfathered tag
     "rm-sursilv": "roh_Latn",  # Common Voice Romansh variants
     "rm-vallader": "roh_Latn",
-    "nan-tw": "nan_Hant",
-    "fil": "fil_Latn",
+    "nan-tw": "nan_Hant",  # Common Voice Taiwanese Hokkien (Han characters)
 }
 
-#: (language, region) -> script, where the region decides the script.
+#: Deprecated codes that tools and corpora still write: ISO 639-1 (Java locales, Whisper's `jw`),
+#: ISO 639-2/B, and ISO 639-3 codes retired since FLORES-200 was published (ajp -> apc in 2023).
+DEPRECATED = {
+    "iw": "heb", "in": "ind", "ji": "yid", "jw": "jav", "mo": "ron", "scc": "srp", "scr": "hrv",
+    "ajp": "apc",
+}
+
+#: ISO 639-1 codes of collective (ISO 639-5) groups; the 3-letter ones come from pycountry.
+_COLLECTIVE_639_1 = {"bh": "bih"}
+
+#: ISO 639-3 special codes: no single language a speech corpus could be labelled with.
+_SPECIAL = {
+    "und": "undetermined language (leave the language empty for unlabelled audio)",
+    "mul": "multiple languages (a labelled item needs one language)",
+    "mis": "uncoded language (give its ISO 639-3 code)",
+    "zxx": "no linguistic content",
+}
+
+#: (language, region) -> script, where the region decides the script. (FLEURS `sd_in` is Sindhi in
+#: Arabic script, the FLORES text it reads, which is also the default: no entry for (snd, in).)
 REGION_SCRIPT = {
     ("cmn", "tw"): "Hant", ("cmn", "hk"): "Hant", ("cmn", "mo"): "Hant",
     ("cmn", "cn"): "Hans", ("cmn", "sg"): "Hans",
-    ("uzn", "af"): "Arab", ("pnb", "pk"): "Arab", ("pan", "pk"): "Arab", ("snd", "in"): "Arab",
+    ("pnb", "pk"): "Arab", ("pan", "pk"): "Arab",
+    ("kaz", "cn"): "Arab", ("kir", "cn"): "Arab", ("khk", "cn"): "Mong", ("srp", "me"): "Latn",
 }
+
+#: ISO 15924 codes that name no writing system of a language: private use, and Zinh .. Zzzz.
+_NOT_A_SCRIPT = re.compile(r"^(Qa[a-b][a-z]|Zinh|Zmth|Zsye|Zsym|Zxxx|Zyyy|Zzzz)$")
+
+_SUBTAG = re.compile(r"[a-z0-9]{1,8}")
 
 
 class UnknownLanguageError(ValueError):
@@ -75,22 +124,34 @@ def _default_scripts() -> dict[str, str]:
 
 @cache
 def _script_codes() -> frozenset[str]:
-    return frozenset(s.alpha_4 for s in pycountry.scripts)
+    """ISO 15924 codes of writing systems (the special and private-use codes left out)."""
+    return frozenset(s.alpha_4 for s in pycountry.scripts if not _NOT_A_SCRIPT.match(s.alpha_4))
 
 
 @cache
-def _iso639_3(code: str) -> str | None:
-    """ISO 639-3 code for a 639-1, 639-2/B, 639-2/T or 639-3 code; None when it names nothing."""
-    code = code.lower()
+def _lookup(code: str) -> str | None:
+    """ISO 639-3 code (macrolanguages as they are) for a 639-1, 639-2/B, 639-2/T or 639-3 code."""
+    code = DEPRECATED.get(code, code)
     if len(code) == 2:
         lang = pycountry.languages.get(alpha_2=code)
     elif len(code) == 3:
         lang = pycountry.languages.get(alpha_3=code) or pycountry.languages.get(bibliographic=code)
     else:
         return None
-    if lang is None:
-        return None
-    return MACRO_DEFAULT.get(lang.alpha_3, lang.alpha_3)
+    return lang.alpha_3 if lang is not None else None
+
+
+def _not_a_language(sub: str) -> str:
+    """Why the primary subtag `sub` (lowercase) names no language."""
+    family = None
+    if re.fullmatch(r"[a-z]{2,3}", sub):
+        family = pycountry.language_families.get(alpha_3=_COLLECTIVE_639_1.get(sub, sub))
+    if family is not None:
+        return (f"{sub!r} is a collective code for a group of languages ({family.name}, ISO 639-5); "
+                "a speech corpus needs the code of one language")
+    if re.fullmatch(r"q[a-t][a-z]", sub):
+        return f"{sub!r} is in the ISO 639 local-use range qaa-qtz, which names no language"
+    return f"{sub!r} is not an ISO 639-1, 639-2 or 639-3 code"
 
 
 def is_language(code: str) -> bool:
@@ -98,7 +159,8 @@ def is_language(code: str) -> bool:
     if not isinstance(code, str) or not _OUR_FORM.match(code):
         return False
     lang, script = code.split("_")
-    return pycountry.languages.get(alpha_3=lang) is not None and script in _script_codes()
+    entry = pycountry.languages.get(alpha_3=lang)
+    return entry is not None and lang not in _SPECIAL and script in _script_codes()
 
 
 def split_language(code: str) -> tuple[str, str]:
@@ -114,6 +176,52 @@ def language_name(code: str) -> str:
     sentry = pycountry.scripts.get(alpha_4=script)
     return f"{entry.name if entry else lang} ({sentry.name if sentry else script})"
 
+def _read_subtags(code: str, source: str, lang: str, parts: list[str]) -> tuple[str, str | None, str | None]:
+    """(language, script, region) from the subtags after the first, in BCP-47 order:
+    language [-extlang] [-script] [-region] *(-variant) *(-singleton 1*(-subtag)) [-x 1*(-subtag)].
+    Variants, extensions and private use say nothing of language or script and are skipped."""
+    script: str | None = None
+    region: str | None = None
+    stage = 0  # 1 after extlang, 2 after script, 3 after region, 4 after a variant, 5 in an extension
+    singleton: str | None = None  # an extension singleton still waiting for its first subtag
+
+    def bad(why: str) -> UnknownLanguageError:
+        return UnknownLanguageError(code, source, why)
+
+    for i, part in enumerate(parts[1:], start=1):
+        if not _SUBTAG.fullmatch(part):
+            raise bad(f"cannot read subtag {part!r}")
+        if len(part) == 1:
+            if singleton is not None or (part == "x" and i == len(parts) - 1):
+                raise bad(f"extension or private-use subtag {singleton or part!r} has nothing after it")
+            if part == "x":
+                break
+            singleton, stage = part, 5
+        elif stage == 5:
+            if len(part) > 8:
+                raise bad(f"cannot read subtag {part!r}")
+            singleton = None
+        elif i == 1 and len(part) == 3 and part.isalpha():
+            extlang = _lookup(part)
+            if extlang is None or pycountry.languages.get(alpha_3=lang).scope != "M":
+                raise bad(f"cannot read {part!r} as an extended language subtag of {parts[0]!r}")
+            lang, stage = extlang, 1
+        elif stage < 2 and len(part) == 4 and part.isalpha():
+            script, stage = part.title(), 2
+            if script not in _script_codes():
+                special = pycountry.scripts.get(alpha_4=script) is not None
+                raise bad(f"{script!r} is " + ("a special ISO 15924 code, not a writing system"
+                                               if special else "not an ISO 15924 script"))
+        elif stage < 3 and (re.fullmatch(r"[a-z]{2}|[0-9]{3}", part)):
+            region, stage = part, 3
+        elif re.fullmatch(r"[a-z0-9]{5,8}|[0-9][a-z0-9]{3}", part):
+            stage = 4  # a variant (1996, valencia)
+        else:
+            raise bad(f"cannot read subtag {part!r}")
+    if singleton is not None:
+        raise bad(f"extension subtag {singleton!r} has nothing after it")
+    return lang, script, region
+
 
 @cache
 def _parse(code: str, source: str) -> tuple[str, str | None]:
@@ -126,22 +234,17 @@ def _parse(code: str, source: str) -> tuple[str, str | None]:
         lang, script = SOURCE_SPECIFIC[key].split("_")
         return lang, script
     parts = key.split("-")
-    lang = _iso639_3(parts[0])
+    lang = _lookup(parts[0])
     if lang is None:
-        raise UnknownLanguageError(code, source, f"{parts[0]!r} is not an ISO 639-1, 639-2 or 639-3 code")
-    script: str | None = None
-    region: str | None = None
-    for part in parts[1:]:
-        if len(part) == 4 and part.isalpha() and script is None:
-            script = part.title()
-            if script not in _script_codes():
-                raise UnknownLanguageError(code, source, f"{script!r} is not an ISO 15924 script")
-        elif (len(part) == 2 and part.isalpha()) or (len(part) == 3 and part.isdigit()):
-            region = region or part
-        elif len(part) >= 5 or part.startswith("x"):
-            continue  # BCP-47 variants and private use subtags say nothing of language or script
-        else:
-            raise UnknownLanguageError(code, source, f"cannot read subtag {part!r}")
+        raise UnknownLanguageError(code, source, _not_a_language(parts[0]))
+    lang, script, region = _read_subtags(code, source, lang, parts)
+    if lang in _SPECIAL:
+        raise UnknownLanguageError(code, source, f"{lang!r} is a special ISO 639 code: {_SPECIAL[lang]}")
+    if script is not None and (lang, script) in MACRO_BY_SCRIPT:
+        lang = MACRO_BY_SCRIPT[(lang, script)]
+    elif region is not None and (lang, region) in MACRO_BY_REGION:
+        lang = MACRO_BY_REGION[(lang, region)]
+    lang = MACRO_DEFAULT.get(lang, lang)
     if script is None and region is not None:
         script = REGION_SCRIPT.get((lang, region))
     if script is None:
@@ -155,13 +258,17 @@ def to_language(code: str, *, source: str = "", text: str | None = None) -> Lang
     `text` (a transcript) decides the script when neither the code nor the tables do. Raises
     UnknownLanguageError naming the code and the source when that fails.
     """
+    if not isinstance(code, str):
+        raise UnknownLanguageError(repr(code), source, "a language code is a string")
     lang, script = _parse(code, source)
     if script is None and text:
         detected = dominant_script(text)
         # Han text of unknown variant, or composite scripts, still make a valid 15924 code.
         script = detected if detected in _script_codes() else None
     if script is None:
+        hint = "the transcript has no letters of one script" if text else "no transcript was given"
         raise UnknownLanguageError(
-            code, source, f"no default script for {lang!r}; give it in the code (e.g. {lang}_Latn)"
+            code, source,
+            f"no default script for {lang!r} and {hint}; give it in the code (e.g. {lang}_Latn)",
         )
     return LanguageCode(f"{lang}_{script}")

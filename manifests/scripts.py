@@ -26,6 +26,7 @@ from __future__ import annotations
 import unicodedata
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Iterable
 
 # (first code point, last code point, ISO 15924 code), sorted and non-overlapping (checked below).
 _RANGES: tuple[tuple[int, int, str], ...] = (
@@ -211,15 +212,24 @@ _RANGES: tuple[tuple[int, int, str], ...] = (
     (0x10A80, 0x10A9F, "Narb"),
     (0x10AC0, 0x10AFF, "Mani"),
     (0x10B00, 0x10B3F, "Avst"),
+    (0x10B40, 0x10B5F, "Prti"),
+    (0x10B60, 0x10B7F, "Phli"),
+    (0x10B80, 0x10BAF, "Phlp"),
     (0x10C00, 0x10C4F, "Orkh"),
     (0x10C80, 0x10CFF, "Hung"),
     (0x10D00, 0x10D3F, "Rohg"),
     (0x10E80, 0x10EBF, "Yezi"),
     (0x10EC0, 0x10EFF, "Arab"),  # Arabic Extended-C
+    (0x10F00, 0x10F2F, "Sogo"),
     (0x10F30, 0x10F6F, "Sogd"),
+    (0x10F70, 0x10FAF, "Ougr"),
+    (0x10FB0, 0x10FDF, "Chrs"),
+    (0x10FE0, 0x10FFF, "Elym"),
     (0x11000, 0x1107F, "Brah"),
     (0x11080, 0x110CF, "Kthi"),
+    (0x110D0, 0x110FF, "Sora"),
     (0x11100, 0x1114F, "Cakm"),
+    (0x11150, 0x1117F, "Mahj"),
     (0x11180, 0x111DF, "Shrd"),
     (0x111E0, 0x111FF, "Sinh"),  # Sinhala Archaic Numbers
     (0x11200, 0x1124F, "Khoj"),
@@ -234,26 +244,44 @@ _RANGES: tuple[tuple[int, int, str], ...] = (
     (0x11700, 0x1174F, "Ahom"),
     (0x11800, 0x1184F, "Dogr"),
     (0x118A0, 0x118FF, "Wara"),
+    (0x11900, 0x1195F, "Diak"),
+    (0x119A0, 0x119FF, "Nand"),
     (0x11A00, 0x11A4F, "Zanb"),
     (0x11A50, 0x11AAF, "Soyo"),
+    (0x11AB0, 0x11ABF, "Cans"),  # UCAS Extended-A
     (0x11AC0, 0x11AFF, "Pauc"),
     (0x11C00, 0x11C6F, "Bhks"),
     (0x11C70, 0x11CBF, "Marc"),
     (0x11D00, 0x11D5F, "Gonm"),
     (0x11D60, 0x11DAF, "Gong"),
+    (0x11EE0, 0x11EFF, "Maka"),
+    (0x11FB0, 0x11FBF, "Lisu"),  # Lisu Supplement
+    (0x11FC0, 0x11FFF, "Taml"),  # Tamil Supplement
     (0x12000, 0x1254F, "Xsux"),
+    (0x12F90, 0x12FFF, "Cpmn"),
     (0x13000, 0x1345F, "Egyp"),
     (0x14400, 0x1467F, "Hluw"),
     (0x16800, 0x16A3F, "Bamu"),  # Bamum Supplement
     (0x16A40, 0x16A6F, "Mroo"),
+    (0x16A70, 0x16ACF, "Tnsa"),
     (0x16AD0, 0x16AFF, "Bass"),
     (0x16B00, 0x16B8F, "Hmng"),
     (0x16E40, 0x16E9F, "Medf"),
     (0x16F00, 0x16F9F, "Plrd"),  # Miao
+    (0x16FE0, 0x16FE0, "Tang"),  # Tangut iteration mark
+    (0x16FE1, 0x16FE1, "Nshu"),  # Nushu iteration mark
     (0x17000, 0x18AFF, "Tang"),  # Tangut, Tangut Components
+    (0x18B00, 0x18CFF, "Kits"),  # Khitan Small Script
     (0x18D00, 0x18D7F, "Tang"),  # Tangut Supplement
+    (0x1AFF0, 0x1AFFF, "Kana"),  # Kana Extended-B
     (0x1B000, 0x1B000, "Kana"),  # Kana Supplement: archaic katakana E ...
     (0x1B001, 0x1B11F, "Hira"),  # ... hentaigana
+    (0x1B120, 0x1B122, "Kana"),
+    (0x1B132, 0x1B132, "Hira"),  # Small Kana Extension
+    (0x1B150, 0x1B152, "Hira"),
+    (0x1B155, 0x1B155, "Kana"),
+    (0x1B164, 0x1B167, "Kana"),
+    (0x1B170, 0x1B2FF, "Nshu"),  # Nushu
     (0x1BC00, 0x1BC9F, "Dupl"),
     (0x1DF00, 0x1DFFF, "Latn"),  # Latin Extended-G
     (0x1E000, 0x1E02F, "Glag"),  # Glagolitic Supplement
@@ -274,6 +302,13 @@ _STARTS = [r[0] for r in _RANGES]
 _ENDS = [r[1] for r in _RANGES]
 _CODES = [r[2] for r in _RANGES]
 assert all(a[1] < b[0] and a[0] <= a[1] for a, b in zip(_RANGES, _RANGES[1:], strict=False)), "unsorted"
+
+
+def script_ranges(codes: Iterable[str]) -> list[tuple[int, int]]:
+    """The (first, last) code point ranges of the table assigned to any of `codes`, sorted; for building
+    character classes (e.g. the scripts written without spaces between words in pipelines.normalize)."""
+    wanted = set(codes)
+    return [(a, b) for a, b, code in _RANGES if code in wanted]
 
 
 def char_script(ch: str) -> str | None:

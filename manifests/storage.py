@@ -8,9 +8,12 @@ is already atomic and rename is a copy, the object is written under its final na
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 import uuid
 from pathlib import Path
+from typing import IO
 
 import pyarrow.fs as pafs
 
@@ -64,3 +67,44 @@ def write_bytes_atomic(uri: str | os.PathLike[str], data: bytes) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def local_temp_for(uri: str | os.PathLike[str]) -> IO[bytes]:
+    """A local temporary file to stream a large output into (beside its destination when that is local)."""
+    fs, path = resolve(uri)
+    folder = None
+    if is_local(fs):
+        folder = path.rsplit("/", 1)[0]
+        os.makedirs(folder, exist_ok=True)
+    return tempfile.NamedTemporaryFile(dir=folder, prefix=".tmp-", delete=False)  # noqa: SIM115
+
+
+def commit_temp(tmp: IO[bytes], uri: str | os.PathLike[str]) -> tuple[int, str]:
+    """Move a file from local_temp_for into place; returns its (size, sha256)."""
+    tmp.flush()
+    size = tmp.tell()
+    tmp.seek(0)
+    digest = hashlib.sha256()
+    fs, path = resolve(uri)
+    try:
+        if is_local(fs):
+            for block in iter(lambda: tmp.read(1 << 20), b""):
+                digest.update(block)
+            tmp.close()
+            os.replace(tmp.name, path)
+        else:
+            with fs.open_output_stream(path) as out:
+                for block in iter(lambda: tmp.read(1 << 20), b""):
+                    digest.update(block)
+                    out.write(block)
+    finally:
+        tmp.close()
+        if os.path.exists(tmp.name):
+            os.unlink(tmp.name)
+    return size, digest.hexdigest()
+
+
+def discard_temp(tmp: IO[bytes]) -> None:
+    tmp.close()
+    if os.path.exists(tmp.name):
+        os.unlink(tmp.name)

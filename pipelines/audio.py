@@ -592,11 +592,8 @@ def encode_flac(samples: np.ndarray) -> bytes:
 def read_flac(data_or_path: bytes | str | PathLike | IO[bytes]) -> np.ndarray:
     """Inverse of encode_flac: float32 mono samples (q / 32768). Raises AudioDecodeError(decode_error)
     for anything but complete 16 kHz mono audio."""
-    src: str | PathLike | IO[bytes]
-    if isinstance(data_or_path, bytes | bytearray | memoryview):
-        src = io.BytesIO(bytes(data_or_path))
-    else:
-        src = data_or_path
+    is_bytes = isinstance(data_or_path, bytes | bytearray | memoryview)
+    src: str | PathLike | IO[bytes] = io.BytesIO(bytes(data_or_path)) if is_bytes else data_or_path  # type: ignore[arg-type]
     where = f"{data_or_path}: " if isinstance(data_or_path, str | PathLike) else ""
     try:
         with sf.SoundFile(src) as f:

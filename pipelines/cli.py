@@ -119,23 +119,51 @@ def ingest(config: ConfigArg = None, source: SourceOpt = None, out_dir: OutOpt =
     out.print_json(json.dumps(report.as_dict()))
 
 
+def print_summary(release_path: Path) -> None:
+    """The release's hours per language and corpus, as a table."""
+    import polars as pl
+    from omnicorpus.manifests.release import open_release
+
+    release = open_release(release_path)
+    summary = pl.from_arrow(release.table("summary"))
+    counts = release.info["counts"]
+    table = Table("language", "corpus", "split", "hours", "utterances", "speakers", "shards",
+                  title=f"release {release.id}: {counts['utterances']} utterances, {counts['hours']:.2f} h, "
+                        f"{counts['languages']} languages, {counts['rejects']} rejects")
+    for row in summary.iter_rows(named=True):
+        table.add_row(row["language"] or "und", row["corpus"], row["split"], f"{row['hours']:.3f}",
+                      str(row["utterances"]), str(row["speakers"]), str(row["shards"]))
+    out.print(table)
+    by_stage = ", ".join(f"{k} {v}" for k, v in counts["rejects_by_stage"].items())
+    out.print(f"rejects by stage: {by_stage or 'none'}")
+
+
 @app.command("run")
 def run(config: ConfigArg = None, source: SourceOpt = None, out_dir: OutOpt = None,
         master: MasterOpt = None) -> None:
-    """Run the whole chain on Spark and print where the result is."""
-    from omnicorpus.pipelines.ingest import run_ingest
+    """Run the whole chain on Spark (ingest, curate, shard, release) and print where the release is."""
+    from omnicorpus.pipelines.run import run_pipeline
     from omnicorpus.pipelines.spark import spark_session
 
     cfg = resolve_config(config, source, out_dir, master)
     spark = spark_session(cfg.spark.master, cfg.spark.conf)
     t0 = time.perf_counter()
-    report = run_ingest(cfg, spark)
-    table = Table("corpus", "listed", title=f"ingest ({time.perf_counter() - t0:.0f} s)")
-    for name, n in report.listed.items():
-        table.add_row(name, str(n))
-    out.print(table)
-    out.print(f"new items {report.new}: {report.recordings} recordings, {report.rejects} rejects")
-    out.print(f"output: {cfg.output}")
+    with err.status("running the pipeline on Spark ..."):
+        report = run_pipeline(cfg, spark)
+    ing, cur = report.ingest, report.curate
+    out.print(f"ingest: {sum(ing.listed.values())} items listed, {ing.new} new -> {ing.recordings} recordings, "
+              f"{ing.rejects} rejects")
+    out.print(f"curate: {cur.recordings} recordings -> {cur.segments} segments, {cur.rejects} rejects; "
+              f"after dedup {cur.accepted} accepted, {cur.dedup_rejects} rejects")
+    print_summary(report.release.path)
+    state = "new release" if report.new_release else "unchanged, latest release"
+    out.print(f"{state}: [bold]{report.release.path}[/] ({time.perf_counter() - t0:.0f} s)")
+
+
+@app.command("summary")
+def summary(release: Annotated[Path, typer.Argument(help="A release folder, or an output root.")]) -> None:
+    """Print a release's hours per language, corpus and split."""
+    print_summary(release)
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 from omnicorpus.manifests.schema import REJECTS
-from omnicorpus.manifests.tables import concat, conform
+from omnicorpus.manifests.tables import concat, conform, table_name
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,8 @@ class StageSpec:
     batch_rows: int = 1024
 
     def __call__(self, batch: pa.RecordBatch) -> StageResult:
-        result = self.fn(batch, self.params)
+        result = self.fn(conform(batch, self.input_schema).combine_chunks().to_batches()[0]
+                         if batch.num_rows else batch, self.params)
         return StageResult(conform(result.kept, self.output_schema), conform(result.rejects, REJECTS))
 
 
@@ -68,3 +69,27 @@ def run_local(spec: StageSpec, data: pa.Table) -> StageResult:
         kept.append(result.kept)
         rejects.append(result.rejects)
     return StageResult(concat(kept, spec.output_schema), concat(rejects, REJECTS))
+
+
+def _run_chain(batch: pa.RecordBatch, specs: tuple[StageSpec, ...]) -> StageResult:
+    current = pa.Table.from_batches([batch])
+    rejects = []
+    for spec in specs:
+        if current.num_rows == 0:
+            break
+        result = spec(current.combine_chunks().to_batches()[0])
+        rejects.append(result.rejects)
+        current = result.kept
+    return StageResult(current, concat(rejects, REJECTS))
+
+
+def chain(name: str, *specs: StageSpec) -> StageSpec:
+    """Stages run one after the other on each batch, as one stage (one pass over the data on Spark).
+
+    Each keeps its own name in the rejects it writes; the batch size is the first stage's.
+    """
+    for a, b in zip(specs, specs[1:], strict=False):
+        if not a.output_schema.equals(b.input_schema, check_metadata=False):
+            raise ValueError(f"{a.name} writes {table_name(a.output_schema)} but {b.name} reads another table")
+    return StageSpec(name, _run_chain, specs, specs[0].input_schema, specs[-1].output_schema,
+                     batch_rows=specs[0].batch_rows)

@@ -21,13 +21,21 @@ import pyarrow.fs as pafs
 from omnicorpus.manifests import storage
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 
 def table_uri(root: str, table: str) -> str:
     return storage.join(root, "tables", table)
+
+
+def read_df(spark: SparkSession, root: str, table: str) -> DataFrame | None:
+    """A stage table as a DataFrame (partition columns included), or None before its first write."""
+    uri = table_uri(root, table)
+    if not storage.exists(uri):
+        return None
+    return spark.read.option("basePath", uri).parquet(uri if "://" in uri else "file://" + uri)
 
 
 def _dataset(uri: str) -> ds.Dataset | None:
@@ -118,3 +126,27 @@ def clean_uncommitted(root: str) -> list[str]:
             fs.delete_file(info.path)
             removed.append(info.path)
     return removed
+
+
+def committed_increments(root: str, stage: str) -> dict[str, dict[str, Any]]:
+    """Increment -> commit info, for the committed increments of one stage."""
+    fs, commits = storage.resolve(storage.join(root, "tables", "_commits"))
+    if fs.get_file_info(commits).type == pafs.FileType.NotFound:
+        return {}
+    found = {}
+    for info in fs.get_file_info(pafs.FileSelector(commits)):
+        if info.base_name.endswith(".json"):
+            with fs.open_input_stream(info.path) as f:
+                data = json.loads(f.read())
+            if data.get("stage") == stage:
+                found[info.base_name[: -len(".json")]] = data
+    return found
+
+
+def delete_increment(root: str, increment: str) -> None:
+    """Remove an increment's files and then its commit (for stages whose output is recomputed whole)."""
+    fs, tables = storage.resolve(storage.join(root, "tables"))
+    for info in fs.get_file_info(pafs.FileSelector(tables, recursive=True)):
+        if info.type == pafs.FileType.File and info.base_name.startswith(f"part-{increment}-"):
+            fs.delete_file(info.path)
+    fs.delete_file(storage.resolve(_commit_uri(root, increment))[1])

@@ -1,0 +1,162 @@
+"""Releases: immutable folders `OUT/releases/<id>/` that a trainer and every user read.
+
+    release.json        id, time, config hash, parent, counts, schema version, content digest
+    shards.parquet      every shard: path (relative to the release folder), language, corpus, split, ...
+    utterances.parquet  one row per sample
+    summary.parquet     hours, utterances, shards, speakers per (language, corpus, split)
+    rejects.parquet     every rejection of every stage
+
+A release is written under a temporary name and renamed into place when complete; `OUT/releases/latest`
+(a one-line file naming the newest release) moves last. Shards live outside releases, in `OUT/shards/`,
+and are shared by every release that holds them. The manifests depend only on their content, so the same
+inputs and config give byte-identical files; release.json's time is `SOURCE_DATE_EPOCH` when set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+from omnicorpus.manifests import storage
+from omnicorpus.manifests.schema import REJECTS, SCHEMA_VERSION, SHARDS, SUMMARY, UTTERANCES
+from omnicorpus.manifests.tables import conform, read_table, to_parquet_bytes
+
+RELEASE_FILES = ("shards.parquet", "utterances.parquet", "summary.parquet", "rejects.parquet")
+
+
+@dataclass(frozen=True)
+class Release:
+    path: Path
+    info: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return self.info["id"]
+
+    def table(self, name: str) -> pa.Table:
+        from omnicorpus.manifests.schema import TABLES
+
+        return read_table(self.path / f"{name}.parquet", TABLES[name])
+
+
+def releases_dir(root: str | os.PathLike[str]) -> Path:
+    return Path(root) / "releases"
+
+
+def latest_release(root: str | os.PathLike[str]) -> Release | None:
+    pointer = releases_dir(root) / "latest"
+    if not pointer.exists():
+        return None
+    return open_release(releases_dir(root) / pointer.read_text().strip())
+
+
+def open_release(path: str | os.PathLike[str]) -> Release:
+    """A release by its folder, or by an output root (then its latest release)."""
+    path = Path(path)
+    if not (path / "release.json").exists():
+        latest = latest_release(path) if (path / "releases").exists() else None
+        if latest is None:
+            raise FileNotFoundError(f"{path} is not a release (no release.json) nor an output root with one")
+        return latest
+    return Release(path, json.loads((path / "release.json").read_text("utf-8")))
+
+
+def summarize(utterances: pa.Table, shards: pa.Table) -> pa.Table:
+    """Hours, utterances, shards and speakers per (language, corpus, split)."""
+    keys = ["language", "corpus", "split"]
+    utts = pl.from_arrow(utterances).group_by(keys).agg(
+        (pl.col("seconds").sum() / 3600).alias("hours"),
+        pl.len().alias("utterances"),
+        pl.col("speaker").drop_nulls().n_unique().alias("speakers"),
+    )
+    shard_counts = pl.from_arrow(shards).group_by(keys).agg(pl.len().alias("shards"))
+    table = utts.join(shard_counts, on=keys, how="left", nulls_equal=True).sort(keys, nulls_last=True)
+    return conform(table.to_arrow(), SUMMARY)
+
+
+def _sorted(table: pa.Table, keys: list[str]) -> pa.Table:
+    return table.sort_by([(k, "ascending") for k in keys]) if table.num_rows else table
+
+
+def _relative(paths: pa.ChunkedArray) -> pa.Array:
+    """Shard paths as seen from a release folder (`OUT/releases/<id>/`)."""
+    return pc.binary_join_element_wise(pa.scalar("../../"), paths, "")
+
+
+def build_release(root: str, shards: pa.Table, utterances: pa.Table, rejects: pa.Table, *,
+                  config_hash: str, extra: dict[str, Any] | None = None) -> tuple[Release, bool]:
+    """Make a release of these tables (shard paths relative to `root`); (release, whether it is new).
+
+    When the content equals the latest release's, no release is made and the latest is returned.
+    """
+    shards = _sorted(conform(shards, SHARDS), ["path"])
+    shards = shards.set_column(0, "path", _relative(shards.column("path")))
+    utterances = _sorted(conform(utterances, UTTERANCES), ["shard", "key"])
+    utterances = utterances.set_column(1, "shard", _relative(utterances.column("shard")))
+    rejects = _sorted(conform(rejects, REJECTS), ["stage", "key", "reason"])
+    summary = summarize(utterances, shards)
+    files = {
+        "shards.parquet": to_parquet_bytes(shards, SHARDS),
+        "utterances.parquet": to_parquet_bytes(utterances, UTTERANCES),
+        "summary.parquet": to_parquet_bytes(summary, SUMMARY),
+        "rejects.parquet": to_parquet_bytes(rejects, REJECTS),
+    }
+    digest = hashlib.sha256()
+    for name in RELEASE_FILES:
+        digest.update(name.encode() + hashlib.sha256(files[name]).digest())
+    digest.update(config_hash.encode())
+    content = digest.hexdigest()
+
+    parent = latest_release(root)
+    if parent is not None and parent.info.get("content_sha256") == content:
+        return parent, False
+    existing = [open_release(p) for p in sorted(releases_dir(root).glob("v*")) if (p / "release.json").exists()]
+    for earlier in existing:  # made by a run that stopped before `latest` moved: the same release
+        if earlier.info.get("content_sha256") == content and earlier.info.get("parent") == (
+                parent.id if parent else None):
+            return earlier, True
+    release_id = f"v{len(existing) + 1:04d}"
+    created = int(os.environ.get("SOURCE_DATE_EPOCH", time.time()))
+    by_stage = pl.from_arrow(rejects.select(["stage"])).group_by("stage").len().sort("stage") \
+        if rejects.num_rows else None
+    info = {
+        "id": release_id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)),
+        "parent": parent.id if parent else None,
+        "config_hash": config_hash,
+        "schema_version": SCHEMA_VERSION,
+        "content_sha256": content,
+        "counts": {
+            "utterances": utterances.num_rows,
+            "hours": round(float(pc.sum(utterances.column("seconds")).as_py() or 0.0) / 3600, 6),
+            "shards": shards.num_rows,
+            "languages": len(set(utterances.column("language").to_pylist()) - {None}),
+            "corpora": len(set(utterances.column("corpus").to_pylist())),
+            "rejects": rejects.num_rows,
+            "rejects_by_stage": {} if by_stage is None else dict(by_stage.iter_rows()),
+        },
+        **(extra or {}),
+    }
+    final = releases_dir(root) / release_id
+    tmp = releases_dir(root) / f".tmp-{release_id}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name, data in files.items():
+        (tmp / name).write_bytes(data)
+    (tmp / "release.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", "utf-8")
+    os.replace(tmp, final)
+    return Release(final, info), True
+
+
+def move_latest(root: str, release: Release) -> None:
+    """Point `latest` at a release (after it passed the quality gate)."""
+    storage.write_bytes_atomic(releases_dir(root) / "latest", f"{release.id}\n".encode())

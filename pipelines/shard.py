@@ -1,0 +1,171 @@
+"""Shard: accepted segments -> WebDataset tars per (language, corpus, split).
+
+A sample is `<key>.flac` (16 kHz mono) and `<key>.json`. Same segments and config, same bytes: samples in
+key order, tar headers with fixed times, owners and modes, FLAC and JSON encoded deterministically.
+Shard names carry a digest of their group's content, so a group that did not change is not written
+again and releases share its shards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from omnicorpus.manifests import storage
+from omnicorpus.manifests.schema import SAMPLE_RATE, SEGMENTS, SHARDS, UTTERANCES
+from omnicorpus.manifests.tables import concat, conform, read_table, write_table
+from omnicorpus.pipelines.audio import encode_flac, read_flac
+from omnicorpus.pipelines.config import PipelineConfig
+from omnicorpus.pipelines.table_store import read_df
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+@dataclass(frozen=True)
+class ShardTask:
+    output_root: str
+    target_bytes: int
+    config_digest: str  # a change of stage parameters gives new shard names
+
+
+def shard_dir(language: str | None, corpus: str, split: str) -> str:
+    """Unlabelled audio of unknown language shards under `und`."""
+    return f"shards/{language or 'und'}/{corpus}/{split}"
+
+
+def tar_member(name: str, data: bytes) -> tuple[tarfile.TarInfo, io.BytesIO]:
+    """A tar header that depends only on the name and the size."""
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = 0
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.type = tarfile.REGTYPE
+    return info, io.BytesIO(data)
+
+
+def sample_json(seg: dict[str, Any]) -> bytes:
+    return json.dumps({
+        "key": seg["segment_id"], "language": seg["language"], "corpus": seg["corpus"], "split": seg["split"],
+        "text": seg["text"], "raw_text": seg["raw_text"], "seconds": seg["seconds"],
+        "source": seg["source_uri"], "start": seg["start"], "end": seg["end"], "speaker": seg["speaker"],
+    }, sort_keys=True, ensure_ascii=False).encode()
+
+
+class _ShardSink:
+    """Streams the samples of one shard into a temporary file, then moves it into place."""
+
+    def __init__(self, root: str, path: str) -> None:
+        self.root, self.path = root, path
+        self.tmp = storage.local_temp_for(storage.join(root, path))
+        self.tar = tarfile.open(fileobj=self.tmp, mode="w", format=tarfile.USTAR_FORMAT)  # noqa: SIM115
+        self.utterances: list[dict[str, Any]] = []
+        self.seconds = 0.0
+
+    def add(self, seg: dict[str, Any], flac: bytes) -> None:
+        for suffix, data in (("flac", flac), ("json", sample_json(seg))):
+            self.tar.addfile(*tar_member(f"{seg['segment_id']}.{suffix}", data))
+        self.seconds += seg["seconds"]
+        self.utterances.append(seg)
+
+    @property
+    def size(self) -> int:
+        return self.tmp.tell()
+
+    def discard(self) -> None:
+        self.tar.close()
+        storage.discard_temp(self.tmp)
+
+    def close(self, meta: dict[str, str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """(shard row, utterance rows) once the tar is in place."""
+        self.tar.close()
+        size, sha256 = storage.commit_temp(self.tmp, storage.join(self.root, self.path))
+        shard = {"path": self.path, **meta, "num_samples": len(self.utterances), "seconds": self.seconds,
+                 "bytes": size, "sha256": sha256}
+        utterances = [{
+            "key": u["segment_id"], "shard": self.path, "language": u["language"], "corpus": u["corpus"],
+            "split": u["split"], "seconds": u["seconds"], "text": u["text"], "raw_text": u["raw_text"],
+            "speaker": u["speaker"], "source": u["source_uri"], "start": u["start"], "end": u["end"],
+        } for u in self.utterances]
+        return shard, utterances
+
+
+def group_digest(segments: list[dict[str, Any]], config_digest: str) -> str:
+    h = hashlib.sha256(config_digest.encode())
+    for seg in segments:
+        h.update(json.dumps([seg["segment_id"], seg["pcm_sha256"], seg["start"], seg["end"], seg["text"]],
+                            ensure_ascii=False).encode())
+    return h.hexdigest()[:16]
+
+
+def group_index(shard_path: str) -> tuple[str, str]:
+    """(shards, utterances) index files of the group a shard belongs to; the shards file is written last."""
+    folder, name = shard_path.rsplit("/", 1)
+    stem = f"{folder}/{name.split('-')[0]}"
+    return f"{stem}.shards.parquet", f"{stem}.utterances.parquet"
+
+
+def write_group_shards(table: pa.Table, task: ShardTask) -> pa.Table:
+    """Write the shards of one (language, corpus, split) group and its index; returns its SHARDS rows."""
+    segments = sorted(conform(table, SEGMENTS).to_pylist(), key=lambda s: s["segment_id"])
+    if not segments:
+        return SHARDS.empty_table()
+    first = segments[0]
+    meta = {"language": first["language"], "corpus": first["corpus"], "split": first["split"]}
+    folder = shard_dir(first["language"], first["corpus"], first["split"])
+    digest = group_digest(segments, task.config_digest)
+    name = f"{folder}/{digest}-{{:06d}}.tar"
+    shards_index, utterances_index = (storage.join(task.output_root, p) for p in group_index(name.format(0)))
+    if storage.exists(shards_index):  # this exact group was written whole before
+        return read_table(shards_index, SHARDS)
+    shards: list[dict[str, Any]] = []
+    utterances: list[dict[str, Any]] = []
+    sink = _ShardSink(task.output_root, name.format(0))
+    audio_path, audio = None, None
+    for seg in segments:
+        if seg["audio_path"] != audio_path:
+            audio_path = seg["audio_path"]
+            audio = read_flac(storage.read_bytes(storage.join(task.output_root, audio_path)))
+        a, b = round(seg["start"] * SAMPLE_RATE), round(seg["end"] * SAMPLE_RATE)
+        sink.add(seg, encode_flac(audio[a:b]))
+        if sink.size >= task.target_bytes:
+            shard, utts = sink.close(meta)
+            shards.append(shard)
+            utterances.extend(utts)
+            sink = _ShardSink(task.output_root, name.format(len(shards)))
+    if sink.utterances:
+        shard, utts = sink.close(meta)
+        shards.append(shard)
+        utterances.extend(utts)
+    else:
+        sink.discard()
+    write_table(conform(utterances, UTTERANCES), utterances_index, UTTERANCES)
+    write_table(conform(shards, SHARDS), shards_index, SHARDS)
+    return conform(shards, SHARDS)
+
+
+def shard_spec_task(cfg: PipelineConfig) -> ShardTask:
+    return ShardTask(cfg.output, cfg.shard.target_bytes, cfg.digest())
+
+
+def run_shards(cfg: PipelineConfig, spark: SparkSession) -> tuple[pa.Table, pa.Table]:
+    """Shard every accepted segment, one Spark task per (language, corpus, split); (shards, utterances)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    accepted = read_df(spark, cfg.output, "accepted")
+    if accepted is None:
+        return SHARDS.empty_table(), UTTERANCES.empty_table()
+    task = shard_spec_task(cfg)
+    keys = ["language", "corpus", "split"]
+    shards = conform(
+        accepted.groupBy(*keys).applyInArrow(lambda t: write_group_shards(t, task), from_arrow_schema(SHARDS))
+        .toArrow(), SHARDS)
+    groups = sorted({group_index(p)[1] for p in shards.column("path").to_pylist()})
+    utterances = concat((read_table(storage.join(cfg.output, g), UTTERANCES) for g in groups), UTTERANCES)
+    return shards, utterances

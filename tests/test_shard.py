@@ -1,0 +1,106 @@
+"""Shards: deterministic bytes, WebDataset-readable, split at the target size, reused when unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import webdataset as wds
+from omnicorpus.manifests.keys import segment_id
+from omnicorpus.manifests.schema import SEGMENTS
+from omnicorpus.manifests.tables import conform
+from omnicorpus.pipelines.audio import audio_store_path, encode_flac
+from omnicorpus.pipelines.shard import ShardTask, group_index, write_group_shards
+
+
+def _store_recording(root: Path, seconds: float, seed: int) -> tuple[str, str]:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * 16000)) / 16000
+    samples = (0.3 * np.sin(2 * np.pi * (200 + 50 * seed) * t) + 0.05 * rng.standard_normal(t.size))
+    data = encode_flac(samples.astype(np.float32))
+    sha = hashlib.sha256(str(seed).encode()).hexdigest()
+    rel = audio_store_path(sha)
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / rel).write_bytes(data)
+    return rel, sha
+
+
+def _segments(root: Path, n: int = 6) -> list[dict]:
+    rows = []
+    for i in range(n):
+        rel, sha = _store_recording(root, 3.0, i)
+        rec = f"cv-{i:024x}"
+        rows.append({
+            "segment_id": segment_id(rec, 0), "recording_id": rec, "corpus": "cv", "split": "train",
+            "language": "deu_Latn", "source_uri": f"/data/{i}.mp3", "labelled": True, "speaker": "spk-1",
+            "audio_path": rel, "start": 0.5, "end": 2.5, "seconds": 2.0, "raw_text": f"Satz Nummer {i}.",
+            "text": f"satz nummer {i}", "pcm_sha256": sha,
+        })
+    return rows
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and "shards" in p.parts}
+
+
+def test_same_segments_give_byte_identical_shards(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    rows = _segments(a)
+    _segments(b)
+    task_a, task_b = ShardTask(str(a), 40_000, "cfg"), ShardTask(str(b), 40_000, "cfg")
+    shards_a = write_group_shards(conform(rows, SEGMENTS), task_a)
+    shards_b = write_group_shards(conform(list(reversed(rows)), SEGMENTS), task_b)  # input order is irrelevant
+    assert shards_a.to_pylist() == shards_b.to_pylist()
+    assert _tree(a) == _tree(b) and len(_tree(a)) > 2
+    assert shards_a.num_rows > 1, "a 40 kB target must split six 2 s samples over several shards"
+    assert sum(shards_a.column("num_samples").to_pylist()) == 6
+
+
+def test_tar_headers_are_fixed_and_keys_safe(tmp_path):
+    rows = _segments(tmp_path)
+    shards = write_group_shards(conform(rows, SEGMENTS), ShardTask(str(tmp_path), 1 << 30, "cfg"))
+    assert shards.num_rows == 1
+    shard = shards.to_pylist()[0]
+    path = tmp_path / shard["path"]
+    assert shard["path"].startswith("shards/deu_Latn/cv/train/")
+    assert shard["bytes"] == path.stat().st_size
+    assert shard["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    with tarfile.open(path) as tar:
+        members = tar.getmembers()
+    assert [m.name for m in members] == [f"{r['segment_id']}.{ext}" for r in rows for ext in ("flac", "json")]
+    assert {(m.mtime, m.uid, m.gid, m.uname, m.gname, m.mode) for m in members} == {(0, 0, 0, "", "", 0o644)}
+
+
+def test_plain_webdataset_reads_the_samples(tmp_path):
+    rows = _segments(tmp_path)
+    shards = write_group_shards(conform(rows, SEGMENTS), ShardTask(str(tmp_path), 1 << 30, "cfg"))
+    url = str(tmp_path / shards.column("path")[0].as_py())
+    samples = list(wds.WebDataset(url, shardshuffle=False))
+    assert [s["__key__"] for s in samples] == [r["segment_id"] for r in rows]
+    for sample, row in zip(samples, rows, strict=True):
+        meta = json.loads(sample["json"])
+        assert meta["text"] == row["text"] and meta["language"] == "deu_Latn"
+        audio, rate = sf.read(io.BytesIO(sample["flac"]))
+        assert rate == 16000 and audio.ndim == 1
+        assert len(audio) == 32000, "the sample is the segment's span, 2.0 s"
+
+
+def test_an_unchanged_group_is_not_written_again(tmp_path):
+    rows = _segments(tmp_path)
+    task = ShardTask(str(tmp_path), 1 << 30, "cfg")
+    first = write_group_shards(conform(rows, SEGMENTS), task)
+    path = tmp_path / first.column("path")[0].as_py()
+    mtime = path.stat().st_mtime_ns
+    again = write_group_shards(conform(rows, SEGMENTS), task)
+    assert again.to_pylist() == first.to_pylist()
+    assert path.stat().st_mtime_ns == mtime
+    shards_index, utterances_index = group_index(first.column("path")[0].as_py())
+    assert (tmp_path / shards_index).exists() and (tmp_path / utterances_index).exists()
+    changed = write_group_shards(conform(rows[:-1], SEGMENTS), task)
+    assert changed.column("path")[0].as_py() != first.column("path")[0].as_py()
