@@ -95,7 +95,7 @@ _SPECIAL = {
 REGION_SCRIPT = {
     ("cmn", "tw"): "Hant", ("cmn", "hk"): "Hant", ("cmn", "mo"): "Hant",
     ("cmn", "cn"): "Hans", ("cmn", "sg"): "Hans",
-    ("pnb", "pk"): "Arab", ("pan", "pk"): "Arab",
+    ("pan", "pk"): "Arab",
     ("kaz", "cn"): "Arab", ("kir", "cn"): "Arab", ("khk", "cn"): "Mong", ("srp", "me"): "Latn",
 }
 
@@ -203,7 +203,7 @@ def _read_subtags(code: str, source: str, lang: str, parts: list[str]) -> tuple[
             singleton = None
         elif i == 1 and len(part) == 3 and part.isalpha():
             extlang = _lookup(part)
-            if extlang is None or pycountry.languages.get(alpha_3=lang).scope != "M":
+            if extlang is None or getattr(pycountry.languages.get(alpha_3=lang), "scope", None) != "M":
                 raise bad(f"cannot read {part!r} as an extended language subtag of {parts[0]!r}")
             lang, stage = extlang, 1
         elif stage < 2 and len(part) == 4 and part.isalpha():
@@ -231,13 +231,13 @@ def _parse(code: str, source: str) -> tuple[str, str | None]:
         raise UnknownLanguageError(code, source, "empty code")
     key = raw.lower().replace("_", "-")
     if key in SOURCE_SPECIFIC:
-        lang, script = SOURCE_SPECIFIC[key].split("_")
-        return lang, script
+        known, _, known_script = SOURCE_SPECIFIC[key].partition("_")
+        return known, known_script
     parts = key.split("-")
-    lang = _lookup(parts[0])
-    if lang is None:
+    primary = _lookup(parts[0])
+    if primary is None:
         raise UnknownLanguageError(code, source, _not_a_language(parts[0]))
-    lang, script, region = _read_subtags(code, source, lang, parts)
+    lang, script, region = _read_subtags(code, source, primary, parts)
     if lang in _SPECIAL:
         raise UnknownLanguageError(code, source, f"{lang!r} is a special ISO 639 code: {_SPECIAL[lang]}")
     if script is not None and (lang, script) in MACRO_BY_SCRIPT:

@@ -18,11 +18,12 @@ Only letters count towards a text's script: combining marks belong to the letter
 Speed: `script_counts` counts the distinct characters of a text with `collections.Counter` (C code) and
 looks each one up once in a process-wide cache (character -> script of a letter or None), so a
 transcript costs about a dictionary lookup per distinct character; the sorted table + `bisect` is only
-consulted the first time a character is seen.
+consulted the first time a character is seen. ASCII text takes a one-regex shortcut.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from bisect import bisect_right
 from collections import Counter
@@ -331,9 +332,10 @@ def char_script(ch: str) -> str | None:
 
 
 # character -> its script when it is a letter (category L*), else None. Grows to the number of distinct
-# characters the process has seen (at most a few tens of thousands in practice); dict operations are
+# characters the process has seen (a few tens of thousands in practice, capped); dict operations are
 # atomic under the GIL, so it is safe to share between threads.
 _LETTER_SCRIPT: dict[str, str | None] = {}
+_CACHE_LIMIT = 200_000
 
 
 def _letter_script(ch: str) -> str | None:
@@ -350,10 +352,16 @@ def _count(text: str) -> tuple[dict[str, int], Counter[str]]:
         try:
             script = cache[ch]
         except KeyError:
-            script = cache[ch] = _letter_script(ch)
+            script = _letter_script(ch)
+            if len(cache) < _CACHE_LIMIT:
+                cache[ch] = script
         if script is not None:
             counts[script] = counts.get(script, 0) + n
     return counts, chars
+
+
+_ASCII_NON_LETTERS = re.compile("[^A-Za-z]+")
+_ASCII_LETTER = re.compile("[A-Za-z]")
 
 
 def script_counts(text: str) -> dict[str, int]:
@@ -361,6 +369,9 @@ def script_counts(text: str) -> dict[str, int]:
     first letter appears. Marks, digits, punctuation and symbols are not counted. Han, Hiragana, Katakana
     and Hangul are counted separately (`Hani`, `Hira`, `Kana`, `Hang`); see dominant_script for the
     composite codes."""
+    if text.isascii():
+        letters = len(_ASCII_NON_LETTERS.sub("", text))
+        return {"Latn": letters} if letters else {}
     return _count(text)[0]
 
 
@@ -369,7 +380,7 @@ def script_counts(text: str) -> dict[str, int]:
 # neither form is in ordinary use in the other standard. Pairs like 后/後, 里/裡, 干/乾, 面/麵, 只/隻,
 # 台/臺, 云/雲, 系/係, 才/纔, 准/準 are left out: the first character also exists, with its own meaning,
 # in traditional text. Checked below: every pair differs, and no character is on both sides.
-_HAN_PAIRS = """
+_HAN_PAIRS_TEXT = """
 这這 们們 国國 说說 为為 时時 来來 个個 会會 对對 发發 学學 过過 还還 进進 种種 样樣 经經 现現 实實
 问問 题題 动動 关關 长長 开開 见見 两兩 从從 没沒 应應 当當 机機 点點 东東 业業 产產 与與 电電 无無
 书書 气氣 车車 门門 间間 让讓 头頭 听聽 语語 话話 认認 识識 请請 谁誰 读讀 写寫 觉覺 爱愛 亲親 买買
@@ -403,7 +414,8 @@ _HAN_PAIRS = """
 艰艱 芦蘆 苍蒼 荣榮 荡蕩 莲蓮 蓝藍 袜襪 袭襲 誉譽 谜謎 谣謠 贞貞 账賬 贷貸 贼賊 赔賠 赖賴 赵趙 躯軀
 轰轟 辞辭 辩辯 钉釘 钟鐘 钦欽 钩鉤 钻鑽 铅鉛 铭銘 锐銳 锡錫 键鍵 阀閥 阁閣 阵陣 隶隸 韦韋 韩韓 顽頑
 颁頒 颂頌 颈頸 颗顆 额額 饲飼 饼餅 驱驅 驶駛 驻駐 驾駕 骄驕 鸭鴨 鹅鵝 鹤鶴
-""".split()
+"""
+_HAN_PAIRS = _HAN_PAIRS_TEXT.split()
 assert all(len(p) == 2 and p[0] != p[1] for p in _HAN_PAIRS), "bad simplified/traditional pair"
 
 #: Characters used in simplified but not in traditional Chinese, and the reverse.
@@ -436,6 +448,8 @@ def dominant_script(text: str) -> str | None:
     Cyrillic sentence leaves it Cyrl). Ties go to the script whose first letter comes first. None when
     the text has no letters.
     """
+    if text.isascii():
+        return "Latn" if _ASCII_LETTER.search(text) else None
     counts, chars = _count(text)
     if not counts:
         return None

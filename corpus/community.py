@@ -1,0 +1,148 @@
+"""Community submissions: `<root>/<partner>/<submission>/metadata.csv` (also `<root>/<submission>/` and the
+root being one submission folder), header
+`file,language,speaker,transcript,consent,consent_id,license,recording_date,partner`.
+
+Every row is listed and validated; one listing_error per item, in this order of precedence:
+  - `no_consent`: consent is `no`;
+  - `invalid_metadata`: a required field (file, language, speaker, consent, consent_id, license,
+    partner) missing or empty, consent not yes/no, recording_date not an ISO `YYYY-MM-DD` date or in
+    the future, file absolute or with `..` or resolving (through symlinks) outside the submission
+    folder, a field other than the transcript not valid UTF-8, an unknown split value;
+  - `missing_file`: the file does not exist in the submission folder;
+  - `transcript_not_utf8`.
+The transcript is optional: labelled only when it is present and not empty. A row whose file cannot
+be used as a path has the metadata line as its source_uri. The item's license is the row's license
+(else source.license). Zip / tar submissions are not read here.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+import pyarrow as pa
+from omnicorpus.corpus.listing import (
+    FileIndex,
+    Listing,
+    error,
+    is_clean,
+    is_iso_date,
+    line_uri,
+    normalize_split,
+    printable,
+    read_csv_rows,
+    require_dir,
+)
+from omnicorpus.manifests.schema import Reason
+from omnicorpus.pipelines.config import SourceConfig
+
+LAYOUT = "community"
+METADATA = "metadata.csv"
+COLUMNS = ("file", "language", "speaker", "transcript", "consent", "consent_id", "license", "recording_date",
+           "partner")
+REQUIRED = ("file", "language", "speaker", "consent", "consent_id", "license", "partner")
+_MAX_DEPTH = 2
+
+
+def submission_dirs(root: Path) -> list[Path]:
+    """Folders holding a metadata.csv: the root, or folders up to two levels below it."""
+    if (root / METADATA).is_file():
+        return [root]
+    found = []
+    base_depth = len(root.parts)
+    for dirpath, dirnames, filenames in os.walk(root):
+        depth = len(Path(dirpath).parts) - base_depth
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if depth < _MAX_DEPTH else []
+        if depth and METADATA in filenames:
+            found.append(Path(dirpath))
+            dirnames.clear()
+    if not found:
+        raise ValueError(f"{LAYOUT}: no {METADATA} in {root} or in <partner>/<submission>/ folders below it")
+    return sorted(found)
+
+
+def _unsafe_path(value: str) -> str | None:
+    """Why a submission's file value cannot be used as a path inside the submission, or None."""
+    posix, windows = PurePosixPath(value), PureWindowsPath(value)
+    if posix.is_absolute() or windows.is_absolute() or windows.drive or value.startswith(("/", "\\")):
+        return f"file {value!r} is an absolute path"
+    if ".." in posix.parts or ".." in windows.parts:
+        return f"file {value!r} leaves the submission folder (..)"
+    return None
+
+
+def _list_submission(listing: Listing, sub: Path, files: FileIndex, today: datetime.date) -> None:
+    metadata = sub / METADATA
+    real_sub = os.path.realpath(sub)
+    _header, rows = read_csv_rows(metadata)
+    for lineno, raw_row in rows:
+        where = f"{metadata} line {lineno}"
+        invalid: list[str] = []
+        row: dict[str, str | None] = {}
+        for key, value in raw_row.items():
+            value = value.strip() if key != "transcript" else value
+            if not is_clean(value):
+                if key != "transcript":
+                    invalid.append(f"{key} is not valid UTF-8")
+                value = printable(value) if key != "transcript" else value
+            row[key] = value or None
+        missing = [c for c in REQUIRED if not row.get(c)]
+        if missing:
+            invalid.append(f"missing {', '.join(missing)}")
+        consent = (row.get("consent") or "").lower()
+        if row.get("consent") and consent not in ("yes", "no"):
+            invalid.append(f"consent {row['consent']!r} is not yes/no")
+        date = row.get("recording_date")
+        if date and not is_iso_date(date):
+            invalid.append(f"recording_date {date!r} is not YYYY-MM-DD")
+        elif date and datetime.date.fromisoformat(date) > today:
+            invalid.append(f"recording_date {date} is in the future")
+        split = "train"
+        if row.get("split"):
+            split = normalize_split(row["split"])  # type: ignore[assignment]
+            if split is None:
+                invalid.append(f"unknown split {row['split']!r}")
+        file_value = row.get("file")
+        uri = line_uri(metadata.absolute(), lineno)
+        exists = False
+        if file_value:
+            unsafe = _unsafe_path(file_value)
+            if unsafe:
+                invalid.append(unsafe)
+            else:
+                uri, exists = files.resolve(os.path.join(str(sub.absolute()), file_value))
+                if os.path.commonpath([real_sub, uri]) != real_sub:
+                    invalid.append(f"file {file_value!r} resolves outside the submission folder")
+                    uri, exists = line_uri(metadata.absolute(), lineno), False
+        transcript = row.get("transcript")
+        text_problem = None
+        if transcript is not None and not is_clean(transcript):
+            transcript = None
+            text_problem = error(Reason.TRANSCRIPT_NOT_UTF8, f"{where}: transcript is not valid UTF-8")
+        if consent == "no":
+            problem = error(Reason.NO_CONSENT, f"{where}: consent is {row['consent']!r}")
+        elif invalid:
+            problem = error(Reason.INVALID_METADATA, f"{where}: {'; '.join(invalid)}")
+        elif not exists:
+            problem = error(Reason.MISSING_FILE, f"{uri} (listed in {where})")
+        else:
+            problem = text_problem
+        meta: dict[str, Any] = {"submission": sub.name, "line": lineno}
+        for key in ("partner", "consent_id", "consent", "recording_date", "license"):
+            if row.get(key):
+                meta[key] = row[key]
+        listing.add(uri, raw_text=transcript, speaker_raw=row.get("speaker"), split=split,
+                    language_raw=row.get("language"), license=row.get("license"), listing_error=problem,
+                    meta=meta)
+
+
+def list_items(source: SourceConfig) -> pa.Table:
+    root = require_dir(source.path, LAYOUT).absolute()
+    listing = Listing(source, LAYOUT)
+    files = FileIndex()
+    today = datetime.date.today()
+    for sub in submission_dirs(root):
+        _list_submission(listing, sub, files, today)
+    return listing.table()

@@ -1,0 +1,475 @@
+"""Shared helpers of the corpus adapters: collecting SOURCE_ITEMS rows, strict UTF-8 text, split names,
+audio extensions and a cheap directory index.
+
+An adapter reads metadata only (TSVs, transcripts, directory listings), never audio. Listing is meant
+to run over millions of files, so file existence is answered from one `os.scandir` per directory
+rather than a `stat` per file, and each directory is `realpath`-ed once rather than each file.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from omnicorpus.manifests.keys import item_id
+from omnicorpus.manifests.schema import SOURCE_ITEMS, SPLITS, Reason
+from omnicorpus.manifests.tables import conform
+from omnicorpus.pipelines.config import SourceConfig
+
+#: Extensions (lowercase, with the dot) of the audio files adapters list.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm")
+
+_SPLIT_TOKENS = {
+    "train": "train", "training": "train",
+    "dev": "dev", "devel": "dev", "development": "dev", "valid": "dev", "validation": "dev", "val": "dev",
+    "test": "test", "testing": "test", "eval": "test", "evaluation": "test",
+}
+_SPLIT_PREFIXES = (("train", "train"), ("dev", "dev"), ("test", "test"), ("eval", "test"))
+_LETTERS = re.compile(r"[a-z]+")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+#: A folder name that reads as a language code: `sv`, `swh`, `swh_Latn`, `en-US`, `cmn_hans_cn`, `und`.
+_LANG_DIR = re.compile(r"^[a-z]{2,3}(?:[_-][a-z]{4})?(?:[_-](?:[a-z]{2}|\d{3}))?$", re.IGNORECASE)
+#: Short folder names that are common words, not languages.
+_NOT_LANGUAGES = frozenset({
+    "all", "aud", "bin", "dat", "dev", "doc", "etc", "lib", "log", "mp3", "new", "old", "out", "raw", "src",
+    "tmp", "val", "wav", "misc", "test", "data", "audio", "clips",
+})
+
+
+def is_audio_name(name: str) -> bool:
+    """True for a file name with one of AUDIO_EXTENSIONS (case-insensitive)."""
+    return os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS
+
+
+def split_from_name(name: str) -> str | None:
+    """train / dev / test for a split-ish name (`train-clean-100`, `dev_other`, `validation-0000`,
+    `eval2000`, `test.tsv`), None when the name says none. Words are runs of letters; a word matches
+    exactly (`val`, `validation`, ...) or by prefix for train/dev/test/eval. `validated` is not `dev`."""
+    words = _LETTERS.findall(name.lower())
+    for word in words:
+        if word in _SPLIT_TOKENS:
+            return _SPLIT_TOKENS[word]
+    for word in words:
+        if word == "validated":
+            continue
+        for prefix, split in _SPLIT_PREFIXES:
+            if word.startswith(prefix):
+                return split
+    return None
+
+
+def normalize_split(value: str | None) -> str | None:
+    """A split value as a manifest wrote it (`train`, `validation`, `Test`) -> train/dev/test or None."""
+    if value is None:
+        return None
+    value = value.strip().lower()
+    if value in SPLITS:
+        return value
+    return _SPLIT_TOKENS.get(value)
+
+
+def language_dir(name: str) -> str | None:
+    """The folder name when it is a plausible language code (2-3 letters, optional script / region,
+    `und`), else None."""
+    if name.lower() in _NOT_LANGUAGES or not _LANG_DIR.match(name):
+        return None
+    return name
+
+
+def is_iso_date(value: str) -> bool:
+    """`YYYY-MM-DD` naming a real calendar date."""
+    if not _DATE.match(value):
+        return False
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def error(reason: Reason | str, detail: str) -> str:
+    """A listing_error value: `<reason>: <detail>`, on one line."""
+    return f"{Reason(reason).value}: {printable(' '.join(str(detail).split()))}"
+
+
+def line_uri(path: str | os.PathLike[str], lineno: int) -> str:
+    """Source URI of a manifest line that names no usable audio (so that the line is still listed)."""
+    return f"{path}#line={lineno}"
+
+
+# --- text ------------------------------------------------------------------------------------------
+
+def strip_eol(line: bytes) -> bytes:
+    """The line without its line ending (`\\n`, `\\r\\n` or `\\r`), nothing else stripped."""
+    if line.endswith(b"\n"):
+        line = line[:-1]
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    return line
+
+
+def read_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, bytes without line ending) of each line of a text file; a UTF-8 BOM at
+    the start of the file is dropped; empty lines are yielded too."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if not data:
+        return
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    for i, line in enumerate(lines, 1):
+        yield i, line[:-1] if line.endswith(b"\r") else line
+
+
+def decode(data: bytes) -> str | None:
+    """Strict UTF-8, or None when the bytes are not valid UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def split_fields(raw: bytes, sep: str = "\t") -> tuple[list[str], list[int]]:
+    """Fields of a delimited line as strings, and the indices of the fields that are not valid UTF-8
+    (those are decoded leniently: see `lenient`). One strict decode of the whole line when it is clean."""
+    try:
+        return raw.decode("utf-8").split(sep), []
+    except UnicodeDecodeError:
+        parts = raw.split(sep.encode())
+        return [lenient(p) for p in parts], [i for i, p in enumerate(parts) if decode(p) is None]
+
+
+def decode_detail(data: bytes) -> str:
+    """Where UTF-8 decoding of `data` fails, for a listing_error detail."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"invalid UTF-8 at byte {exc.start}: {exc.reason}"
+    return "valid UTF-8"
+
+
+def lenient(data: bytes) -> str:
+    """UTF-8 with undecodable bytes kept as lone surrogates (see `is_clean`)."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def is_clean(text: str) -> bool:
+    """False when `text` came from `lenient` with bytes that were not valid UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_clean_fast(text: str) -> bool:
+    return text.isascii() or is_clean(text)
+
+
+def printable(text: str) -> str:
+    """A string safe for Arrow (valid UTF-8): undecodable bytes as `\\xNN`."""
+    if text.isascii() or is_clean(text):
+        return text
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that is no escaped byte (a JSON "\ud800" escape)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def read_text_file(path: str | os.PathLike[str]) -> tuple[str | None, str | None]:
+    """(text, problem) of a whole transcript file: the text without its final line ending, or None and
+    a `transcript_not_utf8` listing_error naming the file and the line of the first bad byte."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return strip_eol(data).decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        lineno = data.count(b"\n", 0, exc.start) + 1
+        return None, error(Reason.TRANSCRIPT_NOT_UTF8, f"{path} line {lineno}: invalid UTF-8 ({exc.reason})")
+
+
+def read_csv_rows(path: str | os.PathLike[str], delimiter: str = ",",
+                  quoting: int = csv.QUOTE_MINIMAL) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+    """(header, rows) of a delimited file with a header line, decoded leniently: a field holding bytes
+    that are not UTF-8 keeps them as surrogates (test with `is_clean`). Rows are (line number, {column:
+    value}); short rows have the missing columns absent; blank lines are skipped."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    text = lenient(data)
+    # newline="": records end at \n / \r\n only, not at the other Unicode line breaks str.splitlines knows
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        return [], iter(())
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        start = reader.line_num + 1
+        for fields in reader:
+            lineno, start = start, reader.line_num + 1
+            if not fields or fields == [""]:
+                continue
+            yield lineno, dict(zip(header, fields, strict=False))
+
+    return header, rows()
+
+
+def read_jsonl_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """(line number, object or None, parse problem) of each non-blank line of a JSON-lines file, decoded
+    leniently (strings may hold surrogates for bytes that are not UTF-8; test with `is_clean`)."""
+    for lineno, raw in read_lines(path):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(lenient(raw))
+        except json.JSONDecodeError as exc:
+            yield lineno, None, f"line {lineno} is not JSON: {exc.msg}"
+            continue
+        if not isinstance(obj, dict):
+            yield lineno, None, f"line {lineno} is not a JSON object"
+            continue
+        yield lineno, obj, None
+
+
+def first_key(row: Mapping[str, Any], names: Iterable[str]) -> str | None:
+    """The first of `names` that is a key of `row`."""
+    for name in names:
+        if name in row:
+            return name
+    return None
+
+
+def text_value(value: Any) -> str | None:
+    """A manifest value as a string; None for null / empty."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    text = value if isinstance(value, str) else str(value)
+    return text if text != "" else None
+
+
+# --- the file system -------------------------------------------------------------------------------
+
+_FILE, _LINK, _OTHER = 0, 1, 2
+
+
+class FileIndex:
+    """Existence and resolved path of files, from one `os.scandir` per directory.
+
+    `resolve(path)` gives what `str(Path(path).resolve())` gives (the parent is `realpath`-ed once per
+    directory; a file that is itself a symlink is resolved on its own) and whether it is a regular
+    file (following symlinks). Create one per listing: it caches what it has seen.
+    """
+
+    def __init__(self) -> None:
+        self._dirs: dict[str, dict[str, int] | None] = {}
+        self._real: dict[str, str] = {}
+
+    def entries(self, directory: str) -> dict[str, int] | None:
+        """name -> kind of a directory's entries, None when it cannot be listed."""
+        found = self._dirs.get(directory, False)
+        if found is not False:
+            return found  # type: ignore[return-value]
+        listing: dict[str, int] | None = {}
+        try:
+            with os.scandir(directory) as it:
+                for entry in it:
+                    try:
+                        if entry.is_symlink():
+                            kind = _LINK
+                        elif entry.is_file(follow_symlinks=False):
+                            kind = _FILE
+                        else:
+                            kind = _OTHER
+                    except OSError:
+                        kind = _OTHER
+                    listing[entry.name] = kind  # type: ignore[index]
+        except OSError:
+            listing = None
+        self._dirs[directory] = listing
+        return listing
+
+    def realdir(self, directory: str) -> str:
+        real = self._real.get(directory)
+        if real is None:
+            real = self._real[directory] = os.path.realpath(directory)
+        return real
+
+    def resolve(self, path: str) -> tuple[str, bool]:
+        """(resolved absolute path, is an existing regular file)."""
+        path = os.path.abspath(path)
+        parent, name = os.path.split(path)
+        return self.resolve_in(parent, name)
+
+    def resolve_in(self, parent: str, name: str) -> tuple[str, bool]:
+        """`resolve(parent/name)` for an absolute, normalized `parent` (the fast path of a listing)."""
+        if not name or name in (".", "..") or os.sep in name:
+            path = os.path.abspath(os.path.join(parent, name))
+            if not name or name in (".", ".."):
+                return str(Path(path).resolve()), os.path.isfile(path)
+            return self.resolve(path)
+        path = os.path.join(parent, name)
+        listing = self.entries(parent)
+        if listing is None:
+            return os.path.join(self.realdir(parent), name), False
+        kind = listing.get(name)
+        if kind is None:
+            return os.path.join(self.realdir(parent), name), False
+        if kind == _LINK:
+            return str(Path(path).resolve()), os.path.isfile(path)
+        return os.path.join(self.realdir(parent), name), kind == _FILE
+
+
+def subdirs(path: str | os.PathLike[str]) -> list[Path]:
+    """The folders (not hidden; symlinks to folders included) directly in `path`, sorted by name;
+    from one scandir, without a stat per entry where the file system gives entry types."""
+    found = []
+    try:
+        with os.scandir(path) as it:
+            for entry in it:
+                try:
+                    if not entry.name.startswith(".") and entry.is_dir():
+                        found.append(entry.name)
+                except OSError:
+                    continue
+    except OSError:
+        return []
+    return [Path(path) / name for name in sorted(found)]
+
+
+def files_in(path: str | os.PathLike[str]) -> list[str]:
+    """Names of the regular files (or symlinks to them) directly in `path`, sorted; [] when unreadable."""
+    found = []
+    try:
+        with os.scandir(path) as it:
+            for entry in it:
+                try:
+                    if entry.is_file():
+                        found.append(entry.name)
+                except OSError:
+                    continue
+    except OSError:
+        return []
+    return sorted(found)
+
+
+def walk(root: str) -> Iterator[tuple[str, list[str], list[str]]]:
+    """`os.walk` in a deterministic order (sorted names), following no symlinked directories."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        filenames.sort()
+        yield dirpath, dirnames, filenames
+
+
+def require_dir(path: str | os.PathLike[str], layout: str) -> Path:
+    """The source folder as a Path; a one-line ValueError when it is not a folder."""
+    p = Path(path)
+    if not p.exists():
+        raise ValueError(f"{layout}: source folder {p} does not exist")
+    if not p.is_dir():
+        raise ValueError(f"{layout}: source path {p} is not a folder")
+    return p
+
+
+def checked_uri(path: str) -> tuple[str, str | None]:
+    """A path that is safe to put in Arrow (valid UTF-8) and a listing_error when it is not."""
+    if is_clean(path):
+        return path, None
+    return printable(path), error(Reason.LISTING_ERROR, f"file name is not valid UTF-8: {printable(path)}")
+
+
+# --- rows ------------------------------------------------------------------------------------------
+
+_COLUMNS = SOURCE_ITEMS.names
+
+
+class Listing:
+    """Collects the rows of one adapter run and makes the SOURCE_ITEMS table.
+
+    `add` fills the derived columns: item_id, corpus, layout, license, labelled (source.labelled and a
+    transcript exists), language_raw (source.language when the item has none). `table()` drops repeated
+    item ids (the first listing wins; its meta counts the repeats and a repeat that disagrees on the
+    transcript or split sets a listing_error) and sorts by source_uri, start, end.
+    """
+
+    def __init__(self, source: SourceConfig, layout: str) -> None:
+        self.source = source
+        self.layout = layout
+        self._rows: dict[str, list[Any]] = {}
+        self._dups: dict[str, list[tuple[str | None, str | None]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def add(self, source_uri: str, *, start: float | None = None, end: float | None = None,
+            raw_text: str | None = None, speaker_raw: str | None = None, split: str | None = "train",
+            language_raw: str | None = None, listing_error: str | None = None,
+            meta: Mapping[str, Any] | None = None, labelled: bool | None = None,
+            license: str | None = None) -> None:
+        src = self.source
+        source_uri, uri_problem = checked_uri(source_uri)
+        if listing_error is None:
+            listing_error = uri_problem
+        iid = item_id(src.name, source_uri, start, end)
+        if iid in self._rows:
+            self._dups.setdefault(iid, []).append((raw_text, split))
+            return
+        if raw_text is not None and not _is_clean_fast(raw_text):  # a safety net: adapters check first
+            raw_text = None
+            listing_error = listing_error or error(Reason.TRANSCRIPT_NOT_UTF8,
+                                                   f"{source_uri}: transcript is not valid UTF-8")
+        speaker_raw, language_raw, license = (v if v is None or _is_clean_fast(v) else printable(v)
+                                              for v in (speaker_raw, language_raw, license))
+        if labelled is None:
+            labelled = src.labelled and raw_text is not None
+        meta_json = None
+        if meta:
+            meta_json = dict(meta)
+        self._rows[iid] = [
+            iid, src.name, self.layout, source_uri, start, end, raw_text, speaker_raw or None, split,
+            language_raw or src.language, license or src.license, bool(labelled), listing_error, meta_json,
+        ]
+
+    def table(self) -> pa.Table:
+        rows = self._rows
+        for iid, dups in self._dups.items():
+            row = rows[iid]
+            meta = row[13] or {}
+            meta["listed_times"] = len(dups) + 1
+            row[13] = meta
+            if row[12] is None and any(text != row[6] or split != row[8] for text, split in dups):
+                row[12] = error(Reason.LISTING_ERROR, f"{row[3]} is listed {len(dups) + 1} times "
+                                f"with different transcripts or splits")
+        ordered = sorted(rows.values(), key=_sort_key)
+        columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
+        lists = [columns[name] for name in _COLUMNS]
+        meta_i = _COLUMNS.index("meta")
+        for row in ordered:
+            for i, value in enumerate(row):
+                if i == meta_i and value is not None:
+                    value = printable(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str))
+                lists[i].append(value)
+        arrays = [pa.array(columns[f.name], type=f.type) for f in SOURCE_ITEMS]
+        return conform(pa.Table.from_arrays(arrays, schema=SOURCE_ITEMS), SOURCE_ITEMS)
+
+
+def _sort_key(row: list[Any]) -> tuple[Any, ...]:
+    start, end = row[4], row[5]
+    return (row[3], start is not None, start or 0.0, end is not None, end or 0.0)

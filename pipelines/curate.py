@@ -1,0 +1,103 @@
+"""Curate: recordings -> accepted segments. Segment, identify language, normalize and filter in one pass
+over new recordings; then dedup across the whole corpus.
+
+Tables: `segments` (what survived the per-recording stages), `curated` (the recordings processed, so a
+re-run takes only new ones), `accepted` (segments after dedup: what a release is made of) and `rejects`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from omnicorpus.pipelines.config import PipelineConfig
+from omnicorpus.pipelines.dedup import dedup_spec
+from omnicorpus.pipelines.filter import filter_spec
+from omnicorpus.pipelines.langid import langid_spec
+from omnicorpus.pipelines.normalize import normalize_spec
+from omnicorpus.pipelines.segment import segment_spec
+from omnicorpus.pipelines.spark import run_grouped_on_spark, run_on_spark
+from omnicorpus.pipelines.stage import StageSpec, chain
+from omnicorpus.pipelines.table_store import (
+    clean_uncommitted,
+    commit_increment,
+    committed_increments,
+    delete_increment,
+    increment_id,
+    read_df,
+    write_increment,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+@dataclass(frozen=True)
+class CurateReport:
+    recordings: int  # new recordings curated in this run
+    segments: int  # segments they gave that passed every per-recording stage
+    rejects: int  # rejects of those stages
+    accepted: int  # segments accepted after dedup, whole corpus
+    dedup_rejects: int  # whole corpus
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def curate_spec(cfg: PipelineConfig) -> StageSpec:
+    return chain("curate", segment_spec(cfg.output, cfg.segment), langid_spec(cfg.langid), normalize_spec(),
+                 filter_spec(cfg.filter))
+
+
+def run_curate(cfg: PipelineConfig, spark: SparkSession) -> tuple[int, int, int]:
+    """Per-recording stages over the recordings no earlier run curated: (recordings, segments, rejects)."""
+    root = cfg.output
+    clean_uncommitted(root)
+    recordings = read_df(spark, root, "recordings")
+    if recordings is None:
+        return 0, 0, 0
+    curated = read_df(spark, root, "curated")
+    new = recordings if curated is None else recordings.join(curated, "recording_id", "left_anti")
+    ids = [r.recording_id for r in new.select("recording_id").collect()]
+    if not ids:
+        return 0, 0, 0
+    increment = increment_id("curate", ids)
+    partitions = max(spark.sparkContext.defaultParallelism, -(-len(ids) // cfg.segment.batch_streams))
+    new = new.repartition(partitions, "recording_id").sortWithinPartitions("recording_id")
+    out = run_on_spark(curate_spec(cfg), new)
+    write_increment(out.kept, root, "segments", ["corpus", "language"], increment)
+    write_increment(out.rejects, root, "rejects", ["stage"], increment)
+    write_increment(new.select("recording_id"), root, "curated", [], increment)
+    n_seg, n_rej = out.kept.count(), out.rejects.count()
+    out.unpersist()
+    commit_increment(root, increment, {"stage": "curate", "recordings": len(ids), "segments": n_seg,
+                                       "rejects": n_rej})
+    return len(ids), n_seg, n_rej
+
+
+def run_dedup(cfg: PipelineConfig, spark: SparkSession) -> tuple[int, int]:
+    """Dedup over every segment of the corpus: (accepted, rejects). Skipped when its input is unchanged."""
+    root = cfg.output
+    segments = read_df(spark, root, "segments")
+    if segments is None:
+        return 0, 0
+    increment = increment_id("dedup", [r.segment_id for r in segments.select("segment_id").collect()])
+    previous = committed_increments(root, "dedup")
+    if increment in previous:
+        info = previous[increment]
+        return info["accepted"], info["rejects"]
+    out = run_grouped_on_spark(dedup_spec(), segments, "pcm_sha256")
+    write_increment(out.kept, root, "accepted", ["corpus", "language"], increment)
+    write_increment(out.rejects, root, "rejects", ["stage"], increment)
+    n_acc, n_rej = out.kept.count(), out.rejects.count()
+    out.unpersist()
+    for old in previous:  # the new result replaces the old one; a crash here leaves none committed
+        delete_increment(root, old)
+    commit_increment(root, increment, {"stage": "dedup", "accepted": n_acc, "rejects": n_rej})
+    return n_acc, n_rej
+
+
+def curate(cfg: PipelineConfig, spark: SparkSession) -> CurateReport:
+    recordings, segments, rejects = run_curate(cfg, spark)
+    accepted, dedup_rejects = run_dedup(cfg, spark)
+    return CurateReport(recordings, segments, rejects, accepted, dedup_rejects)
