@@ -126,6 +126,14 @@ class PipelineConfig:
         d.pop("spark")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
+    def stages_digest(self) -> str:
+        """Hash of the stage parameters alone: what a shard's content depends on besides its segments.
+        Adding a source leaves it unchanged, so the shards of other corpora are kept."""
+        d = self.to_dict()
+        for key in ("output", "spark", "sources"):
+            d.pop(key)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
 
 _SECTIONS: dict[str, type] = {
     "ingest": IngestParams, "segment": SegmentParams, "langid": LangidParams,

@@ -3,7 +3,7 @@
 A clip in more than one split is a leak: the held-out copy stays (test over dev over train, so that an
 evaluation set never loses an item to training) and the others are rejected, `transcript_conflict` when
 their transcript differs from the kept one, `split_leak` otherwise. Copies within the kept split are
-`duplicate`s; the first by key stays. The stage needs every copy of a hash in one batch: Spark groups by
+`duplicate`s; the one whose source sorts first stays. The stage needs every copy of a hash in one batch: Spark groups by
 `pcm_sha256` before calling it.
 """
 
@@ -45,7 +45,7 @@ def dedup_segments(batch: pa.RecordBatch, params: Any = None) -> StageResult:
     for copies in groups.values():
         if len(copies) < 2:
             continue
-        ranked = sorted(copies, key=lambda s: (SPLIT_PRIORITY.get(s["split"], 3), s["segment_id"]))
+        ranked = sorted(copies, key=lambda s: (SPLIT_PRIORITY.get(s["split"], 3), s["source_uri"], s["segment_id"]))
         for copy in ranked[1:]:
             dropped[copy["segment_id"]] = _why(copy, ranked[0])
     kept = [s for s in rows if s["segment_id"] not in dropped]

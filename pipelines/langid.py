@@ -31,7 +31,7 @@ import random
 import tempfile
 import threading
 import uuid
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -223,14 +223,15 @@ def load_lid_model(spec: str) -> LidModel:
     """The model `spec` names (`lid.176` or a path / URI), loaded once per process.
 
     The cache is keyed by the resolved path and the file's size and modification time, so a model
-    retrained in place is loaded anew."""
+    retrained in place is loaded anew. A model on an object store is copied to the local temporary
+    folder once per machine, by URI: give a new model a new name."""
     path = _resolve(spec)
     st = path.stat()
     with _LOCK:
         return _load(str(path), st.st_mtime_ns, st.st_size)
 
 
-@cache
+@lru_cache(maxsize=8)
 def _load(path: str, mtime_ns: int, size: int) -> LidModel:
     import fasttext
 

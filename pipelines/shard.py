@@ -151,7 +151,7 @@ def write_group_shards(table: pa.Table, task: ShardTask) -> pa.Table:
 
 
 def shard_spec_task(cfg: PipelineConfig) -> ShardTask:
-    return ShardTask(cfg.output, cfg.shard.target_bytes, cfg.digest())
+    return ShardTask(cfg.output, cfg.shard.target_bytes, cfg.stages_digest())
 
 
 def run_shards(cfg: PipelineConfig, spark: SparkSession) -> tuple[pa.Table, pa.Table]:

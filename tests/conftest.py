@@ -28,3 +28,17 @@ def sample_corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("sample") / "corpus"
     build_sample_corpus(root, scale=1, seed=0)
     return root
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(sample_corpus, spark, tmp_path_factory):
+    """The whole pipeline run once on Spark over the sample corpus: (config, RunReport). Read-only."""
+    import dataclasses
+
+    from omnicorpus.pipelines.config import load_config
+    from omnicorpus.pipelines.run import run_pipeline
+
+    cfg = load_config(sample_corpus / "omnicorpus.yaml")
+    cfg = dataclasses.replace(cfg, output=str(tmp_path_factory.mktemp("run") / "out"))
+    os.environ.setdefault("SOURCE_DATE_EPOCH", "1764028800")
+    return cfg, run_pipeline(cfg, spark)
