@@ -22,6 +22,8 @@ app = typer.Typer(help="Curate multilingual speech corpora into versioned, valid
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 config_app = typer.Typer(help="Check and show pipeline configs.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+langid_app = typer.Typer(help="Language identification models.", no_args_is_help=True)
+app.add_typer(langid_app, name="langid")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -106,6 +108,33 @@ def languages(
     out.print(table)
 
 
+@langid_app.command("train")
+def langid_train(
+    model: Annotated[Path, typer.Option("--model", help="Where to write the model (.bin, or .ftz to quantize).")],
+    config: ConfigArg = None, source: SourceOpt = None,
+    holdout: Annotated[float, typer.Option(help="Share of each language held out and scored.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Decides the held-out sentences and the model.")] = 0,
+) -> None:
+    """Train a fastText LID model on the labelled transcripts of the sources, by declared language.
+
+    Use it in the config as `langid: {model: PATH}`."""
+    from omnicorpus.pipelines.langid import train_lid_model, training_texts
+
+    cfg = resolve_config(config, source, None, None)
+    texts, languages, skipped = training_texts(cfg)
+    with err.status(f"training on {len(texts)} transcripts in {len(set(languages))} languages ..."):
+        report = train_lid_model(texts, languages, model, holdout=holdout, seed=seed)
+    table = Table("language", "train", "held out", "correct", "accuracy", title=f"LID model {model}")
+    for lang, row in sorted(report["per_language"].items()):
+        acc = "-" if row.get("accuracy") is None else f"{row['accuracy']:.2f}"
+        table.add_row(lang, str(row["train"]), str(row["heldout"]), str(row["correct"]), acc)
+    out.print(table)
+    accuracy = "n/a (nothing held out)" if report["accuracy"] is None else f"{report['accuracy']:.3f}"
+    out.print(f"held-out accuracy {accuracy} on {report['heldout']} transcripts; "
+              f"{skipped} items without a usable language or transcript skipped")
+    out.print(f"model: {model}")
+
+
 @app.command("ingest")
 def ingest(config: ConfigArg = None, source: SourceOpt = None, out_dir: OutOpt = None,
            master: MasterOpt = None) -> None:
@@ -158,6 +187,47 @@ def run(config: ConfigArg = None, source: SourceOpt = None, out_dir: OutOpt = No
     print_summary(report.release.path)
     state = "new release" if report.new_release else "unchanged, latest release"
     out.print(f"{state}: [bold]{report.release.path}[/] ({time.perf_counter() - t0:.0f} s)")
+
+
+@app.command("curate")
+def curate_cmd(config: ConfigArg = None, source: SourceOpt = None, out_dir: OutOpt = None,
+               master: MasterOpt = None) -> None:
+    """Segment, identify language, normalize, filter and dedup what ingest wrote."""
+    from omnicorpus.pipelines.curate import curate
+    from omnicorpus.pipelines.spark import spark_session
+
+    cfg = resolve_config(config, source, out_dir, master)
+    report = curate(cfg, spark_session(cfg.spark.master, cfg.spark.conf))
+    out.print_json(json.dumps(report.as_dict()))
+
+
+@app.command("release")
+def release_cmd(config: ConfigArg = None, source: SourceOpt = None, out_dir: OutOpt = None,
+                master: MasterOpt = None) -> None:
+    """Shard what curate accepted and publish it as a new release (when anything changed)."""
+    from omnicorpus.pipelines.run import make_release
+    from omnicorpus.pipelines.spark import spark_session
+
+    cfg = resolve_config(config, source, out_dir, master)
+    release, new = make_release(cfg, spark_session(cfg.spark.master, cfg.spark.conf))
+    print_summary(release.path)
+    out.print(f"{'new release' if new else 'unchanged, latest release'}: [bold]{release.path}[/]")
+
+
+@app.command("export")
+def export_cmd(
+    release: Annotated[Path, typer.Argument(help="A release folder, or an output root (its latest release).")],
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the export into.")],
+    format: Annotated[str, typer.Option("--format", help="omnilingual-parquet")] = "omnilingual-parquet",
+) -> None:
+    """Export a release in another layout: `omnilingual-parquet` is the Omnilingual ASR storage layout."""
+    from omnicorpus.manifests.export import export_omnilingual
+    from omnicorpus.manifests.release import open_release
+
+    if format != "omnilingual-parquet":
+        raise ValueError(f"unknown export format {format!r}; one of: omnilingual-parquet")
+    result = export_omnilingual(open_release(release), out_dir)
+    out.print_json(json.dumps(result, default=str))
 
 
 @app.command("summary")

@@ -41,7 +41,7 @@ from omnicorpus.manifests.languages import UnknownLanguageError, is_language, sp
 from omnicorpus.manifests.schema import SEGMENTS, Reason, Stage
 from omnicorpus.manifests.scripts import dominant_script, scripts_compatible
 from omnicorpus.manifests.tables import conform
-from omnicorpus.pipelines.config import LangidParams
+from omnicorpus.pipelines.config import LangidParams, PipelineConfig
 from omnicorpus.pipelines.stage import StageResult, StageSpec, reject_row, rejects_table
 
 LID176 = "lid.176"
@@ -332,11 +332,6 @@ def split_holdout(languages: list[str], holdout: float, seed: int) -> tuple[list
     return [i for i in range(len(languages)) if i not in held_set], sorted(held)
 
 
-#: fasttext-numpy2 0.10.4 initialises the input matrix (word and n-gram vectors) in ten blocks, one per
-#: training thread, and does not zero the memory first: with fewer than 11 threads part of the matrix is
-#: whatever the heap held (1e35 after an earlier model was freed), and training diverges ("Encountered
-#: NaN") or learns nothing. Upstream fastText has the same ten blocks but zeroed memory. So: 11+ threads.
-_MIN_THREADS = 11
 #: fastText makes one SGD step per line per epoch; a small corpus needs many epochs to take enough steps.
 _MIN_STEPS = 100_000
 
@@ -350,10 +345,10 @@ def train_lid_model(texts: list[str], languages: list[str], out: str | os.PathLi
     Character n-grams of `minn`..`maxn` carry the signal on short texts. A stratified `holdout` share
     per language (split_holdout, decided by `seed`) is kept out of training and scored. `epoch` None
     means enough epochs for 100,000 SGD steps, at least 25 (a few hundred sentences need hundreds of
-    epochs; at 25 a 300-sentence model is right on a third of held-out sentences). Training runs on at
-    least 11 threads (see _MIN_THREADS), so two runs with one seed share their split but not every
-    weight. A run that diverges (NaN) is retried at half the learning rate, twice at most. The model
-    is written to `out` atomically (a temporary name, then a rename); an `.ftz` name is quantized.
+    epochs; at 25 a 300-sentence model is right on a third of held-out sentences). One thread (the
+    default) makes the same seed give the same model; more threads train faster but not reproducibly.
+    The model is written to `out` atomically (a temporary name, then a rename); an `.ftz` name is
+    quantized.
 
     Returns {'languages', 'train', 'heldout', 'skipped' (blank texts), 'accuracy' (top-1 on the
     held-out texts, None without any), 'per_language': {code: {'train', 'heldout', 'correct',
@@ -374,7 +369,7 @@ def train_lid_model(texts: list[str], languages: list[str], out: str | os.PathLi
         raise ValueError("nothing to train on")
     if epoch is None:
         epoch = max(25, min(1000, -(-_MIN_STEPS // len(train_idx))))
-    threads = max(_MIN_THREADS, threads or os.cpu_count() or 1)
+    threads = threads or 1
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     # fastText reads its file in order: sorted by language, SGD would see long runs of one label.
@@ -383,18 +378,11 @@ def train_lid_model(texts: list[str], languages: list[str], out: str | os.PathLi
     with tempfile.TemporaryDirectory(prefix="lid-train-") as tmp:
         train_file = Path(tmp) / "train.txt"
         train_file.write_text("".join(f"{_LABEL_PREFIX}{languages[i]} {lines[i]}\n" for i in order), "utf-8")
-        for attempt in range(3):
-            try:
-                model = fasttext.train_supervised(
-                    input=str(train_file), epoch=epoch, lr=lr, dim=dim, minn=minn, maxn=maxn,
-                    wordNgrams=word_ngrams, bucket=bucket, minCount=1, loss="softmax", thread=threads,
-                    seed=seed, verbose=0,
-                )
-                break
-            except RuntimeError as exc:
-                if "NaN" not in str(exc) or attempt == 2:
-                    raise
-                lr /= 2
+        model = fasttext.train_supervised(
+            input=str(train_file), epoch=epoch, lr=lr, dim=dim, minn=minn, maxn=maxn,
+            wordNgrams=word_ngrams, bucket=bucket, minCount=1, loss="softmax", thread=threads,
+            seed=seed, verbose=0,
+        )
         if out.suffix == ".ftz":
             model.quantize(input=str(train_file), retrain=False, qnorm=True, thread=threads)
         temp = out.parent / f".tmp-{uuid.uuid4().hex}-{out.name}"
@@ -425,3 +413,21 @@ def train_lid_model(texts: list[str], languages: list[str], out: str | os.PathLi
         "split": hashlib.sha256(",".join(map(str, held_idx)).encode()).hexdigest()[:16],
         "epoch": epoch, "lr": lr, "model": str(out),
     }
+
+
+def training_texts(cfg: PipelineConfig) -> tuple[list[str], list[str], int]:
+    """(transcripts, declared languages, items skipped) of the labelled items of the configured sources."""
+    from omnicorpus.pipelines.ingest import list_sources
+
+    items = list_sources(cfg).to_pylist()
+    texts, languages = [], []
+    for item in items:
+        if not item["labelled"] or item["listing_error"] or not (item["raw_text"] or "").strip():
+            continue
+        try:
+            language = to_language(item["language_raw"] or "", source=item["corpus"], text=item["raw_text"])
+        except UnknownLanguageError:
+            continue
+        texts.append(item["raw_text"])
+        languages.append(language)
+    return texts, languages, len(items) - len(texts)

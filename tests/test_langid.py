@@ -272,8 +272,12 @@ def test_train_on_udhr_sentences(tmp_path):
     assert by_id(result.kept)["rec000-0000"]["lid_language"] == "deu_Latn"
     assert [r["reason"] for r in result.rejects.to_pylist()] == [str(Reason.LID_MISMATCH)]
 
-    # same seed, same held-out split; another seed, another one. Retraining in place reloads the model.
+    # same seed, same model (one training thread); another seed, another split. Retraining in place
+    # reloads the model.
+    first_bytes = out.read_bytes()
     again = train_lid_model(texts, languages, out, seed=0)
+    assert out.read_bytes() == first_bytes
+    assert again["accuracy"] == report["accuracy"]
     assert again["split"] == report["split"] and again["heldout"] == report["heldout"]
     assert {k: v["heldout"] for k, v in again["per_language"].items()} == \
         {k: v["heldout"] for k, v in report["per_language"].items()}
