@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import re
+import shutil
 import tarfile
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -266,3 +267,25 @@ def test_part_files_roll_over_with_fixed_row_groups(release, exported, tmp_path)
     big = ds.dataset(out / "version=1", partitioning="hive").to_table()
     rolled_back = ds.dataset(tmp_path / "version=7", partitioning="hive").to_table()
     assert rolled_back.equals(big), "the same rows, however the files are cut"
+
+
+def test_a_shard_that_differs_from_its_manifest_stops_the_export_and_leaves_the_last_one(release, exported,
+                                                                                         tmp_path):
+    from omnicorpus.manifests.export import ExportError
+    from omnicorpus.manifests.release import open_release
+
+    out, _ = exported
+    root = tmp_path / "root"  # a copy: the fixture's release is read-only
+    shutil.copytree(release.path.parent.parent / "shards", root / "shards")
+    shutil.copytree(release.path, root / "releases" / release.path.name)
+    copy = open_release(root / "releases" / release.path.name)
+    target = tmp_path / "export"
+    export_omnilingual(copy, target)
+    before = _files(target)
+    shard = root / "releases" / release.path.name / release.table("shards").column("path")[0].as_py()
+    data = bytearray(shard.read_bytes())
+    data[-10] ^= 0xFF  # in the tar's end blocks: every sample still reads, the bytes differ
+    shard.write_bytes(bytes(data))
+    with pytest.raises(ExportError, match="SHA-256"):
+        export_omnilingual(copy, target)
+    assert _files(target) == before, "the earlier export is untouched and no temporary folder is left"
