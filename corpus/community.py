@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import pyarrow as pa
+
 from omnicorpus.corpus.listing import (
     FileIndex,
     Listing,

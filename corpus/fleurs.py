@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pyarrow as pa
+
 from omnicorpus.corpus.listing import (
     FileIndex,
     Listing,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+
 from omnicorpus.corpus.listing import (
     AUDIO_EXTENSIONS,
     FileIndex,

@@ -22,6 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from omnicorpus.corpus.listing import (
     FileIndex,
     Listing,

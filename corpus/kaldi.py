@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 
 import pyarrow as pa
+
 from omnicorpus.corpus.listing import (
     FileIndex,
     Listing,

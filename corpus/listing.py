@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+
 from omnicorpus.manifests.keys import item_id
 from omnicorpus.manifests.schema import SOURCE_ITEMS, SPLITS, Reason
 from omnicorpus.manifests.tables import conform

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 import pyarrow as pa
+
 from omnicorpus.corpus.listing import (
     AUDIO_EXTENSIONS,
     FileIndex,

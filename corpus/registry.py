@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
+
 from omnicorpus.corpus import (
     common_voice,
     community,

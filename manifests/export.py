@@ -46,6 +46,7 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import soundfile as sf
+
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.release import Release
 from omnicorpus.manifests.schema import SAMPLE_RATE, SCHEMA_VERSION, SPLITS

@@ -29,6 +29,7 @@ from importlib import resources
 from typing import NewType
 
 import pycountry
+
 from omnicorpus.manifests.scripts import dominant_script
 
 LanguageCode = NewType("LanguageCode", str)

@@ -26,6 +26,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.schema import REJECTS, SCHEMA_VERSION, SHARDS, SUMMARY, UTTERANCES
 from omnicorpus.manifests.tables import conform, read_table, to_parquet_bytes

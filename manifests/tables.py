@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.schema import SCHEMA_VERSION
 

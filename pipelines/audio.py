@@ -43,6 +43,7 @@ import av.error
 import numpy as np
 import soundfile as sf
 import soxr
+
 from omnicorpus.manifests.schema import SAMPLE_RATE, Reason
 
 __all__ = [

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from omnicorpus.pipelines.config import ConfigError, PipelineConfig, config_from_flags, load_config
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from omnicorpus.pipelines.config import ConfigError, PipelineConfig, config_from_flags, load_config
 
 app = typer.Typer(help="Curate multilingual speech corpora into versioned, validated training releases.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -151,6 +152,7 @@ def ingest(config: ConfigArg = None, source: SourceOpt = None, out_dir: OutOpt =
 def print_summary(release_path: Path) -> None:
     """The release's hours per language and corpus, as a table."""
     import polars as pl
+
     from omnicorpus.manifests.release import open_release
 
     release = open_release(release_path)

@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 import pyarrow as pa
+
 from omnicorpus.manifests.schema import SEGMENTS, Reason, Stage
 from omnicorpus.pipelines.stage import StageResult, StageSpec, reject_row, rejects_table
 

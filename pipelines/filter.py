@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
+
 from omnicorpus.manifests.schema import SAMPLE_RATE, SEGMENTS, Reason, Stage
 from omnicorpus.pipelines.config import FilterParams
 from omnicorpus.pipelines.stage import StageResult, StageSpec, reject_row, rejects_table

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.keys import speaker_pseudonym, split_row_uri
 from omnicorpus.manifests.languages import UNDETERMINED, UnknownLanguageError, to_language

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.languages import UnknownLanguageError, is_language, split_language, to_language
 from omnicorpus.manifests.schema import SEGMENTS, Reason, Stage

@@ -75,6 +75,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
+
 from omnicorpus.manifests.schema import SEGMENTS
 from omnicorpus.manifests.scripts import script_ranges
 from omnicorpus.pipelines.stage import StageResult, StageSpec, rejects_table

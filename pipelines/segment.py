@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.keys import segment_id
 from omnicorpus.manifests.schema import RECORDINGS, SAMPLE_RATE, SEGMENTS, Reason, Stage

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.schema import SAMPLE_RATE, SEGMENTS, SHARDS, UTTERANCES
 from omnicorpus.manifests.tables import concat, conform, read_table, write_table

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+
 from omnicorpus.manifests.schema import REJECTS
 from omnicorpus.pipelines.stage import StageSpec
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+
 from omnicorpus.manifests.schema import REJECTS
 from omnicorpus.manifests.tables import concat, conform, table_name
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+
 from omnicorpus.manifests import storage
 
 if TYPE_CHECKING:

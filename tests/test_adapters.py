@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
+
 from omnicorpus.corpus import listing
 from omnicorpus.corpus.registry import ADAPTERS, detect_layout, list_source
 from omnicorpus.manifests.keys import item_id, row_uri

@@ -14,6 +14,7 @@ import av
 import numpy as np
 import pytest
 import soundfile as sf
+
 from omnicorpus.manifests.schema import SAMPLE_RATE, Reason
 from omnicorpus.pipelines.audio import (
     AudioDecodeError,

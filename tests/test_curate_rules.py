@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from omnicorpus.manifests.schema import SEGMENTS
 from omnicorpus.manifests.tables import conform
 from omnicorpus.pipelines.config import FilterParams

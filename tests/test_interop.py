@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 import webdataset as wds
+
 from omnicorpus.manifests.export import export_omnilingual
 
 RATE = 16_000

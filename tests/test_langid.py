@@ -9,6 +9,7 @@ from importlib import resources
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+
 from omnicorpus.manifests.languages import is_language
 from omnicorpus.manifests.schema import REJECTS, SEGMENTS, Reason, Stage
 from omnicorpus.manifests.tables import conform

@@ -25,6 +25,7 @@ from importlib import resources
 
 import pycountry
 import pytest
+
 from omnicorpus.manifests import languages
 from omnicorpus.manifests.languages import (
     DEPRECATED,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from omnicorpus.pipelines.normalize import LANGUAGE_OVERRIDES, normalize_text
 
 # (language, raw transcript, normalized)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import soundfile as sf
+
 from omnicorpus.manifests.release import latest_release, open_release
 from omnicorpus.manifests.schema import RECORDINGS, REJECTS
 from omnicorpus.manifests.tables import read_table

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+
 from omnicorpus.corpus.sample_corpus import (
     COMMUNITY_HEADER,
     CV_HEADER,

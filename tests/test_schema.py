@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
+
 from omnicorpus.manifests import schema
 from omnicorpus.manifests.keys import item_id, row_uri, segment_id, speaker_pseudonym, split_row_uri
 from omnicorpus.manifests.tables import SchemaError, conform, read_table, to_parquet_bytes, write_table

@@ -4,6 +4,7 @@ Universal Declaration of Human Rights), the composite CJK rules, and the compati
 from __future__ import annotations
 
 import pytest
+
 from omnicorpus.manifests.scripts import (
     SIMPLIFIED_ONLY,
     TRADITIONAL_ONLY,

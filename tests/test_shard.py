@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import webdataset as wds
+
 from omnicorpus.manifests.keys import segment_id
 from omnicorpus.manifests.schema import SEGMENTS
 from omnicorpus.manifests.tables import conform

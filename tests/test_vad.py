@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 import soxr
 import torch
+
 from omnicorpus.pipelines import vad
 from omnicorpus.pipelines.vad import SegmentParams, VadParams
 
