@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from omnicorpus.pipelines.config import PipelineConfig
     from pyspark.sql import SparkSession
+
+    from omnicorpus.pipelines.config import PipelineConfig
 
 T = TypeVar("T")
 
@@ -94,14 +95,23 @@ def timed(fn: Callable[[], T]) -> tuple[T, float, float]:
     return result, time.perf_counter() - w0, time.process_time() - c0
 
 
-def start_spark(master: str) -> tuple[SparkSession, float]:
-    """(session, seconds it took to start). No UI: a bench must not fight over ports."""
+def start_spark(master: str, warm_up: bool = False) -> tuple[SparkSession, float, float]:
+    """(session, seconds it took to start, seconds of the warm-up job or 0). No UI: a bench must not fight
+    over ports. The warm-up is a trivial mapInArrow job: it starts the Python workers and the JVM's first
+    job, fixed costs that a short benchmark would otherwise count as throughput."""
     from omnicorpus.pipelines.spark import spark_session
 
     os.environ.setdefault("OMNICORPUS_NO_UI", "1")
     spark, wall, _ = timed(lambda: spark_session(master))
-    log(f"spark {master}: session started in {wall:.1f} s")
-    return spark, wall
+    warm = 0.0
+    if warm_up:
+        import pyarrow as pa
+
+        parallelism = spark.sparkContext.defaultParallelism
+        df = spark.createDataFrame(pa.table({"x": list(range(1000))})).repartition(parallelism)
+        _, warm, _ = timed(lambda: df.mapInArrow(lambda batches: batches, "x long").count())
+    log(f"spark {master}: session started in {wall:.1f} s" + (f", warm-up job {warm:.1f} s" if warm_up else ""))
+    return spark, wall, warm
 
 
 def mb(n_bytes: float) -> float:

@@ -24,6 +24,7 @@ from collections import Counter
 from importlib import resources
 
 import pyarrow as pa
+
 from omnicorpus.manifests.schema import SEGMENTS
 from omnicorpus.manifests.tables import conform
 from omnicorpus.pipelines.config import LangidParams

@@ -84,6 +84,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import silero_vad  # sets torch threads to 1 on import; set it explicitly anyway
+
     from omnicorpus.pipelines import vad
 
     torch.set_num_threads(1)
