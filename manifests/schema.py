@@ -11,7 +11,7 @@ from enum import StrEnum
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: utterances carry lid_language, lid_prob
 
 #: Audio inside the platform is always mono at this rate (the Omnilingual storage convention).
 SAMPLE_RATE = 16_000
@@ -219,6 +219,8 @@ UTTERANCES = _schema(
     _f("source", pa.string(), "Source URI of the original audio"),
     START,
     END,
+    _f("lid_language", LANGUAGE_TYPE, "Language fastText predicted from the transcript (null: not run)"),
+    _f("lid_prob", pa.float32(), "Probability of lid_language"),
 )
 
 #: Hours per (language, corpus, split) of a release.

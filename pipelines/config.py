@@ -126,13 +126,17 @@ class PipelineConfig:
         d.pop("spark")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
-    def stages_digest(self) -> str:
-        """Hash of the stage parameters alone: what a shard's content depends on besides its segments.
-        Adding a source leaves it unchanged, so the shards of other corpora are kept."""
+    def stage_params(self) -> dict[str, Any]:
+        """The stage parameters alone (what release.json records, and what the quality gate checks)."""
         d = self.to_dict()
         for key in ("output", "spark", "sources"):
             d.pop(key)
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+        return d
+
+    def stages_digest(self) -> str:
+        """Hash of the stage parameters alone: what a shard's content depends on besides its segments.
+        Adding a source leaves it unchanged, so the shards of other corpora are kept."""
+        return hashlib.sha256(json.dumps(self.stage_params(), sort_keys=True).encode()).hexdigest()[:16]
 
 
 _SECTIONS: dict[str, type] = {

@@ -39,7 +39,7 @@ def make_release(cfg: PipelineConfig, spark: SparkSession) -> tuple[Release, boo
     shards, utterances = run_shards(cfg, spark)
     rejects = read_table(table_uri(cfg.output, "rejects"), REJECTS)
     release, new = build_release(cfg.output, shards, utterances, rejects, config_hash=cfg.digest(),
-                                 extra={"sources": [s.name for s in cfg.sources]})
+                                 extra={"sources": [s.name for s in cfg.sources], "params": cfg.stage_params()})
     move_latest(cfg.output, release)
     return release, new
 

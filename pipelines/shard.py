@@ -93,6 +93,7 @@ class _ShardSink:
             "key": u["segment_id"], "shard": self.path, "language": u["language"], "corpus": u["corpus"],
             "split": u["split"], "seconds": u["seconds"], "text": u["text"], "raw_text": u["raw_text"],
             "speaker": u["speaker"], "source": u["source_uri"], "start": u["start"], "end": u["end"],
+            "lid_language": u["lid_language"], "lid_prob": u["lid_prob"],
         } for u in self.utterances]
         return shard, utterances
 
