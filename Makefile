@@ -4,9 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO ?= demo
-APT_PACKAGES := default-jre-headless espeak-ng sox libsox-fmt-all lame flac opus-tools
-# Commands the platform needs from the system, one per Debian package above (java for Spark).
-SYSTEM_COMMANDS := java espeak-ng sox lame flac opusenc
+APT_PACKAGES := default-jre-headless espeak-ng sox libsox-fmt-all lame flac opus-tools chromium
+# Commands the platform needs from the system (java for Spark, chromium to test the HTML report headless).
+SYSTEM_COMMANDS := java espeak-ng sox lame flac opusenc chromium
 
 .PHONY: setup system-deps demo test lint bench clean
 

@@ -1,18 +1,19 @@
 """Benchmark: ingest throughput (audio hours per CPU core-hour) against a plain soundfile decode.
 
-    python bench/ingest.py [--scale N] [--seed S] [--work DIR] [--cores N]
+    python bench/ingest.py [--scale N] [--seed S] [--work DIR] [--cores N] [--warm-up]
 
 Builds (or reuses) the sample corpus at --scale under DIR/sample, lists its items with `list_sources`, and
 times in the same run, on the same items:
 
 * ours (Spark): the real ingest job, `run_ingest(cfg, spark)` on `spark_session("local[N]")` over a fresh
   output root: listing, decode, resample, metrics, FLAC encode, audio store, the recordings and rejects
-  tables. Core-hours = wall seconds x N; Spark session startup is excluded (reported apart);
+  tables. Core-hours = wall seconds x N; Spark session startup is excluded (reported apart), and so is
+  a trivial warm-up job with --warm-up (the Python workers' and the JVM's first-job start);
 * ours (in-process): `run_local(ingest_spec(root, params), items)` in this process on one core: the
   stage itself without Spark;
 * reference: a plain single-process loop reading the audio of every item ingest accepted (the same spans,
   Parquet rows decoded from their bytes) with `soundfile.read` (PyAV when libsndfile cannot), nothing
-  else. Run twice, before and after the Spark job; its time is the mean of the two.
+  else. Run once before the Spark job and twice after it; its time is the median of the three.
 
 Audio hours are the `seconds` of the recordings table the Spark job wrote, for all three. Figures are in
 audio hours per core-hour (wall clock); CPU-time figures are given beside the in-process ones. Details go
@@ -22,6 +23,7 @@ to stderr; stdout gets exactly one JSON line.
 from __future__ import annotations
 
 import io
+import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -124,6 +126,8 @@ def _warm_page_cache(items: pa.Table) -> int:
 def main() -> None:
     ap = bench_parser(__doc__.splitlines()[0])
     ap.add_argument("--cores", type=int, default=2, help="Spark local[N] (default 2)")
+    ap.add_argument("--warm-up", action="store_true",
+                    help="run a trivial Spark job before timing (starts the Python workers; reported apart)")
     args = ap.parse_args()
 
     from omnicorpus.manifests.schema import RECORDINGS
@@ -146,12 +150,20 @@ def main() -> None:
     log(f"ours in-process: {local.kept.num_rows} recordings ({local_h:.3f} h), {local.rejects.num_rows} rejects "
         f"in {local_wall:.1f} s wall, {local_cpu:.1f} s CPU")
 
-    # reference, first run
-    (ref_n, ref_seconds), ref_wall1, ref_cpu1 = timed(lambda: reference_decode(local.kept))
-    log(f"reference (1): {ref_n} items decoded in {ref_wall1:.2f} s wall, {ref_cpu1:.2f} s CPU")
+    ref_walls: list[float] = []
+    ref_cpus: list[float] = []
+
+    def run_reference() -> tuple[int, float]:
+        out, wall, cpu = timed(lambda: reference_decode(local.kept))
+        ref_walls.append(wall)
+        ref_cpus.append(cpu)
+        log(f"reference ({len(ref_walls)}): {out[0]} items decoded in {wall:.2f} s wall, {cpu:.2f} s CPU")
+        return out
+
+    ref_n, ref_seconds = run_reference()
 
     # ours, on Spark
-    spark, spark_start_s = start_spark(f"local[{args.cores}]")
+    spark, spark_start_s, spark_warm_s = start_spark(f"local[{args.cores}]", args.warm_up)
     try:
         report, spark_wall, _ = timed(lambda: run_ingest(cfg, spark))
     finally:
@@ -165,10 +177,10 @@ def main() -> None:
         log(f"WARNING: Spark and in-process ingest disagree: {recordings.num_rows} vs {local.kept.num_rows} "
             f"recordings, {audio_h:.4f} vs {local_h:.4f} h")
 
-    # reference, second run (brackets the Spark job in time: the machine is noisy)
-    _, ref_wall2, ref_cpu2 = timed(lambda: reference_decode(local.kept))
-    log(f"reference (2): {ref_n} items decoded in {ref_wall2:.2f} s wall, {ref_cpu2:.2f} s CPU")
-    ref_wall, ref_cpu = (ref_wall1 + ref_wall2) / 2, (ref_cpu1 + ref_cpu2) / 2
+    # the reference again, after the Spark job (the machine is noisy): the median of the three runs counts
+    run_reference()
+    run_reference()
+    ref_wall, ref_cpu = statistics.median(ref_walls), statistics.median(ref_cpus)
 
     def per_core_hour(seconds: float, cores: int = 1) -> float:
         return audio_h / (seconds * cores / 3600)
@@ -177,7 +189,8 @@ def main() -> None:
     ours_local, ours_local_cpu = per_core_hour(local_wall), per_core_hour(local_cpu)
     reference, reference_cpu = per_core_hour(ref_wall), per_core_hour(ref_cpu)
     log(f"\naudio hours per core-hour (wall clock; CPU time in brackets):\n"
-        f"  ours on Spark local[{args.cores}]:  {ours:9.0f}   (session start {spark_start_s:.1f} s not counted)\n"
+        f"  ours on Spark local[{args.cores}]:  {ours:9.0f}   "
+        f"(not counted: session start {spark_start_s:.1f} s, warm-up {spark_warm_s:.1f} s)\n"
         f"  ours in-process:        {ours_local:9.0f}   ({ours_local_cpu:.0f})\n"
         f"  reference soundfile:    {reference:9.0f}   ({reference_cpu:.0f})\n"
         f"  ratio Spark/reference {ours / reference:.3f}, in-process/reference {ours_local / reference:.3f}, "
@@ -196,13 +209,14 @@ def main() -> None:
         "rejects": report.rejects,
         "spark_wall_s": round(spark_wall, 2),
         "spark_startup_s": round(spark_start_s, 2),
+        "spark_warm_up_s": round(spark_warm_s, 2) if args.warm_up else None,
         "listing_s": round(list_s, 2),
         "ours_in_process": round(ours_local, 1),
         "ours_in_process_cpu": round(ours_local_cpu, 1),
         "in_process_wall_s": round(local_wall, 2),
         "ratio_in_process": round(ours_local / reference, 4),
         "reference_cpu": round(reference_cpu, 1),
-        "reference_wall_s": [round(ref_wall1, 2), round(ref_wall2, 2)],
+        "reference_wall_s": [round(w, 2) for w in ref_walls],
         "reference_audio_hours": round(ref_seconds / 3600, 4),
         "sample_build_s": round(build_s, 1),
     })

@@ -20,13 +20,14 @@ goal is at least 0.8). Details go to stderr; stdout gets exactly one JSON line.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import subprocess
 import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,6 +46,9 @@ from _common import (  # noqa: E402
     work_dir,
 )
 
+if TYPE_CHECKING:
+    from omnicorpus.pipelines.shard import ShardTask
+
 
 def groups_of(accepted: pa.Table) -> list[pa.Table]:
     """The accepted segments split by (language, corpus, split), as run_shards groups them."""
@@ -55,16 +59,15 @@ def groups_of(accepted: pa.Table) -> list[pa.Table]:
     return [accepted.take(pa.array(rows)) for _, rows in sorted(index.items(), key=lambda kv: str(kv[0]))]
 
 
-def write_all_groups(groups: list[pa.Table], root: Path, audio: Path, target_bytes: int,
-                     config_digest: str) -> pa.Table:
+def write_all_groups(groups: list[pa.Table], root: Path, audio: Path, task: ShardTask) -> pa.Table:
     """Our shard writer over every group, into `root` (emptied; the audio store linked in)."""
     from omnicorpus.manifests.schema import SHARDS
     from omnicorpus.manifests.tables import concat
-    from omnicorpus.pipelines.shard import ShardTask, write_group_shards
+    from omnicorpus.pipelines.shard import write_group_shards
 
     fresh_dir(root)
     (root / "audio").symlink_to(audio, target_is_directory=True)
-    task = ShardTask(str(root), target_bytes, config_digest)
+    task = dataclasses.replace(task, output_root=str(root))
     return concat([write_group_shards(g, task) for g in groups], SHARDS)
 
 
@@ -120,6 +123,7 @@ def main() -> None:
     from omnicorpus.pipelines import run as run_module
     from omnicorpus.pipelines.curate import curate
     from omnicorpus.pipelines.ingest import run_ingest
+    from omnicorpus.pipelines.shard import shard_spec_task
     from omnicorpus.pipelines.table_store import table_uri
 
     work = work_dir(args.work)
@@ -132,7 +136,7 @@ def main() -> None:
     manifests_s: list[float] = []
     run_module.run_shards = with_timer(run_module.run_shards, shard_s)
     run_module.build_release = with_timer(run_module.build_release, manifests_s)
-    spark, spark_start_s = start_spark(f"local[{args.cores}]")
+    spark, spark_start_s, _ = start_spark(f"local[{args.cores}]")
     try:
         ingest, ingest_s, _ = timed(lambda: run_ingest(cfg, spark))
         log(f"ingest: {ingest.recordings} recordings, {ingest.rejects} rejects in {ingest_s:.1f} s")
@@ -166,8 +170,7 @@ def main() -> None:
     folders: list[Path] = []
     ours_bytes = tar_bytes = n_files = files_bytes = 0
     for rep in range(args.repeat):
-        shards, wall, _ = timed(lambda: write_all_groups(groups, ours_dir, root / "audio", cfg.shard.target_bytes,
-                                                          cfg.digest()))
+        shards, wall, _ = timed(lambda: write_all_groups(groups, ours_dir, root / "audio", shard_spec_task(cfg)))
         ours_bytes = pc.sum(shards.column("bytes")).as_py()
         ours_walls.append(wall)
         ours_mbs.append(mb(ours_bytes) / wall)

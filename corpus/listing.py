@@ -413,6 +413,8 @@ class Listing:
     def __init__(self, source: SourceConfig, layout: str) -> None:
         self.source = source
         self.layout = layout
+        # ids hash the location within the source, so a corpus moved to another folder keeps its ids
+        self._root = str(Path(source.path).resolve()).rstrip("/") + "/"
         self._rows: dict[str, list[Any]] = {}
         self._dups: dict[str, list[tuple[str | None, str | None]]] = {}
 
@@ -428,7 +430,8 @@ class Listing:
         source_uri, uri_problem = checked_uri(source_uri)
         if listing_error is None:
             listing_error = uri_problem
-        iid = item_id(src.name, source_uri, start, end)
+        location = source_uri[len(self._root):] if source_uri.startswith(self._root) else source_uri
+        iid = item_id(src.name, location, start, end)
         if iid in self._rows:
             self._dups.setdefault(iid, []).append((raw_text, split))
             return

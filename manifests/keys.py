@@ -1,4 +1,5 @@
-"""Stable keys. An item keeps its id across runs as long as its corpus, location and offsets do."""
+"""Stable keys. An item keeps its id across runs as long as its corpus, its location within the source
+(the path below the source's root) and its offsets do: moving a corpus to another folder changes nothing."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import re
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
-def item_id(corpus: str, source_uri: str, start: float | None = None, end: float | None = None) -> str:
-    """Id of a source item: `<corpus>-<24 hex>`, a hash of where it is. No '.' or '/' (WebDataset keys)."""
+def item_id(corpus: str, location: str, start: float | None = None, end: float | None = None) -> str:
+    """Id of a source item: `<corpus>-<24 hex>`, a hash of where it is within its source. No '.' or '/'
+    (it becomes a WebDataset key)."""
     span = "" if start is None and end is None else f"#{start!r}-{end!r}"
-    digest = hashlib.sha256(f"{corpus}\0{source_uri}{span}".encode()).hexdigest()[:24]
+    digest = hashlib.sha256(f"{corpus}\0{location}{span}".encode()).hexdigest()[:24]
     return f"{_UNSAFE.sub('_', corpus)}-{digest}"
 
 

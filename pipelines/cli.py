@@ -17,7 +17,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from omnicorpus.pipelines.config import ConfigError, PipelineConfig, config_from_flags, load_config
+from omnicorpus.pipelines.config import (
+    ConfigError,
+    PipelineConfig,
+    SourceConfig,
+    config_from_flags,
+    load_config,
+)
 
 app = typer.Typer(help="Curate multilingual speech corpora into versioned, validated training releases.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -25,6 +31,10 @@ config_app = typer.Typer(help="Check and show pipeline configs.", no_args_is_hel
 app.add_typer(config_app, name="config")
 langid_app = typer.Typer(help="Language identification models.", no_args_is_help=True)
 app.add_typer(langid_app, name="langid")
+community_app = typer.Typer(help="Community submissions: intake with consent, and withdrawal.", no_args_is_help=True)
+app.add_typer(community_app, name="community")
+CorpusOpt = Annotated[str | None, typer.Option(
+    "--corpus", help="The config's community source (default: its only source of layout community).")]
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -134,6 +144,57 @@ def langid_train(
     out.print(f"held-out accuracy {accuracy} on {report['heldout']} transcripts; "
               f"{skipped} items without a usable language or transcript skipped")
     out.print(f"model: {model}")
+
+
+def community_source(cfg: PipelineConfig, name: str | None) -> SourceConfig:
+    sources = [s for s in cfg.sources if s.layout == "community" and (name is None or s.name == name)]
+    if len(sources) != 1:
+        which = f"named {name!r} " if name else ""
+        raise ConfigError([f"need exactly one source {which}of layout community, found {len(sources)}"], "config")
+    return sources[0]
+
+
+@community_app.command("add")
+def community_add(
+    submission: Annotated[Path, typer.Argument(help="A submission folder, or a zip/tar archive of one.")],
+    config: Annotated[Path, typer.Argument(help="Pipeline config with the community source.")],
+    corpus: CorpusOpt = None,
+) -> None:
+    """Check a submission (metadata.csv + audio) row by row and add it to the partner's corpus.
+
+    Unsafe archives are refused whole; rows without consent are kept for the record but never reach a
+    shard; audio the corpus already holds is left out. The next run carries the rest into a release."""
+    from omnicorpus.corpus.intake import add_submission
+
+    cfg = load_config(config)
+    report = add_submission(submission, community_source(cfg, corpus), output_root=Path(cfg.output))
+    for line in report.errors:
+        err.print(f"[yellow]row[/] {escape(line)}", highlight=False)
+    for line in report.duplicates:
+        err.print(f"[yellow]duplicate[/] {escape(line)}", highlight=False)
+    out.print(f"submission {report.submission} of {report.partner}: {report.rows} rows, {report.added} to be "
+              f"released, {len(report.errors)} with problems, {len(report.duplicates)} duplicates")
+    out.print(f"added: {report.destination}")
+
+
+@community_app.command("withdraw")
+def community_withdraw(
+    config: Annotated[Path, typer.Argument(help="Pipeline config with the community source.")],
+    partner: Annotated[str, typer.Option("--partner", help="The partner that submitted it.")],
+    speaker: Annotated[str | None, typer.Option("--speaker", help="Speaker id as the partner gave it.")] = None,
+    submission: Annotated[str | None, typer.Option("--submission", help="Submission id.")] = None,
+    corpus: CorpusOpt = None,
+    note: Annotated[str, typer.Option(help="Why, for the record.")] = "",
+) -> None:
+    """Record a withdrawal durably: no release made after it holds a segment of that speaker or submission."""
+    from omnicorpus.corpus.withdrawals import record_withdrawal, register_path
+
+    cfg = load_config(config)
+    source = community_source(cfg, corpus)
+    entry = record_withdrawal(cfg.output, corpus=source.name, partner=partner, salt=cfg.ingest.speaker_salt,
+                              speaker=speaker, submission=submission, note=note)
+    out.print(f"withdrawn: {entry.kind} {entry.target} of {partner} ({source.name}), recorded in "
+              f"{register_path(cfg.output)}; the next release leaves it out")
 
 
 @app.command("ingest")

@@ -21,10 +21,9 @@ from omnicorpus.pipelines.stage import StageSpec, chain
 from omnicorpus.pipelines.table_store import (
     clean_uncommitted,
     commit_increment,
-    committed_increments,
-    delete_increment,
     increment_id,
     read_df,
+    replace_output,
     write_increment,
 )
 
@@ -82,19 +81,17 @@ def run_dedup(cfg: PipelineConfig, spark: SparkSession) -> tuple[int, int]:
     if segments is None:
         return 0, 0
     increment = increment_id("dedup", [r.segment_id for r in segments.select("segment_id").collect()])
-    previous = committed_increments(root, "dedup")
-    if increment in previous:
-        info = previous[increment]
-        return info["accepted"], info["rejects"]
-    out = run_grouped_on_spark(dedup_spec(), segments, "pcm_sha256")
-    write_increment(out.kept, root, "accepted", ["corpus", "language"], increment)
-    write_increment(out.rejects, root, "rejects", ["stage"], increment)
-    n_acc, n_rej = out.kept.count(), out.rejects.count()
-    out.unpersist()
-    for old in previous:  # the new result replaces the old one; a crash here leaves none committed
-        delete_increment(root, old)
-    commit_increment(root, increment, {"stage": "dedup", "accepted": n_acc, "rejects": n_rej})
-    return n_acc, n_rej
+
+    def write() -> dict[str, int]:
+        out = run_grouped_on_spark(dedup_spec(), segments, "pcm_sha256")
+        write_increment(out.kept, root, "accepted", ["corpus", "language"], increment)
+        write_increment(out.rejects, root, "rejects", ["stage"], increment)
+        counts = {"accepted": out.kept.count(), "rejects": out.rejects.count()}
+        out.unpersist()
+        return counts
+
+    info = replace_output(root, "dedup", increment, write)
+    return info["accepted"], info["rejects"]
 
 
 def curate(cfg: PipelineConfig, spark: SparkSession) -> CurateReport:

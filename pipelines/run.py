@@ -6,9 +6,12 @@ chain is too: a second run over unchanged sources makes no new release.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from omnicorpus.corpus.withdrawals import load_withdrawals, withdraw_spec
 from omnicorpus.manifests.release import Release, build_release, move_latest
 from omnicorpus.manifests.schema import REJECTS
 from omnicorpus.manifests.tables import read_table
@@ -16,10 +19,18 @@ from omnicorpus.pipelines.config import PipelineConfig
 from omnicorpus.pipelines.curate import CurateReport, curate
 from omnicorpus.pipelines.ingest import IngestReport, run_ingest
 from omnicorpus.pipelines.shard import run_shards
-from omnicorpus.pipelines.table_store import table_uri
+from omnicorpus.pipelines.spark import run_on_spark
+from omnicorpus.pipelines.table_store import (
+    committed_increments,
+    increment_id,
+    read_df,
+    replace_output,
+    table_uri,
+    write_increment,
+)
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 
 @dataclass(frozen=True)
@@ -34,9 +45,29 @@ class RunReport:
                 "release": str(self.release.path), "new_release": self.new_release}
 
 
+def release_segments(cfg: PipelineConfig, spark: SparkSession) -> DataFrame | None:
+    """The accepted segments less what the community withdrawal register names; the withdrawn ones are
+    written as rejects (stage `community`, reason `withdrawn`), recomputed whenever either changes."""
+    root = cfg.output
+    accepted = read_df(spark, root, "accepted")
+    withdrawals = load_withdrawals(root)
+    if accepted is None or not withdrawals:
+        return accepted
+    out = run_on_spark(withdraw_spec(withdrawals), accepted)
+    keys = [json.dumps(dataclasses.asdict(w), sort_keys=True) for w in withdrawals]
+    increment = increment_id("withdraw", keys + sorted(committed_increments(root, "dedup")))
+
+    def write() -> dict[str, int]:
+        write_increment(out.rejects, root, "rejects", ["stage"], increment)
+        return {"withdrawn": out.rejects.count()}
+
+    replace_output(root, "withdraw", increment, write)
+    return out.kept
+
+
 def make_release(cfg: PipelineConfig, spark: SparkSession) -> tuple[Release, bool]:
     """Shard what is accepted and publish it as a release; `latest` moves to it."""
-    shards, utterances = run_shards(cfg, spark)
+    shards, utterances = run_shards(cfg, release_segments(cfg, spark))
     rejects = read_table(table_uri(cfg.output, "rejects"), REJECTS)
     release, new = build_release(cfg.output, shards, utterances, rejects, config_hash=cfg.digest(),
                                  extra={"sources": [s.name for s in cfg.sources], "params": cfg.stage_params()})

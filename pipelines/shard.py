@@ -22,10 +22,9 @@ from omnicorpus.manifests.schema import SAMPLE_RATE, SEGMENTS, SHARDS, UTTERANCE
 from omnicorpus.manifests.tables import concat, conform, read_table, write_table
 from omnicorpus.pipelines.audio import encode_flac, read_flac
 from omnicorpus.pipelines.config import PipelineConfig
-from omnicorpus.pipelines.table_store import read_df
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame
 
 @dataclass(frozen=True)
 class ShardTask:
@@ -156,11 +155,10 @@ def shard_spec_task(cfg: PipelineConfig) -> ShardTask:
     return ShardTask(cfg.output, cfg.shard.target_bytes, cfg.stages_digest())
 
 
-def run_shards(cfg: PipelineConfig, spark: SparkSession) -> tuple[pa.Table, pa.Table]:
-    """Shard every accepted segment, one Spark task per (language, corpus, split); (shards, utterances)."""
+def run_shards(cfg: PipelineConfig, accepted: DataFrame | None) -> tuple[pa.Table, pa.Table]:
+    """Shard these segments, one Spark task per (language, corpus, split); (shards, utterances)."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    accepted = read_df(spark, cfg.output, "accepted")
     if accepted is None:
         return SHARDS.empty_table(), UTTERANCES.empty_table()
     task = shard_spec_task(cfg)

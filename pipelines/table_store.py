@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -151,3 +151,17 @@ def delete_increment(root: str, increment: str) -> None:
         if info.type == pafs.FileType.File and info.base_name.startswith(f"part-{increment}-"):
             fs.delete_file(info.path)
     fs.delete_file(storage.resolve(_commit_uri(root, increment))[1])
+
+
+def replace_output(root: str, stage: str, increment: str, write: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """For a stage recomputed whole on every run: unless `increment` is already committed, `write()` its
+    files (returning the commit info), delete the stage's earlier increments, then commit. A crash before
+    the commit leaves the stage with nothing committed, and the next run computes it again."""
+    previous = committed_increments(root, stage)
+    if increment in previous:
+        return previous[increment]
+    info = {"stage": stage, **write()}
+    for old in previous:
+        delete_increment(root, old)
+    commit_increment(root, increment, info)
+    return info

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -72,8 +73,11 @@ def check_contract(table: pa.Table, source: SourceConfig, layout: str) -> None:
     starts = table.column("start").to_pylist()
     keys = [(u, s is not None, s or 0.0) for u, s in zip(uris, starts, strict=True)]
     assert keys == sorted(keys), "rows must be sorted by source_uri, start"
+    root = Path(source.path).resolve()
     for r in rows(table):
-        assert r["item_id"] == item_id(source.name, r["source_uri"], r["start"], r["end"])
+        uri = Path(r["source_uri"])
+        location = uri.relative_to(root).as_posix() if uri.is_relative_to(root) else r["source_uri"]
+        assert r["item_id"] == item_id(source.name, location, r["start"], r["end"]), "ids hash the place in the source"
         assert r["corpus"] == source.name
         assert r["layout"] == layout
         assert r["split"] in ("train", "dev", "test")
@@ -185,8 +189,8 @@ def test_common_voice(tmp_path):
 
     # a single locale folder as the root lists the same items of that locale
     single = ADAPTERS["common_voice"](src("cv", "common_voice", root / "zh-TW"))
-    assert sorted(single.column("item_id").to_pylist()) == sorted(
-        v["item_id"] for k, v in r.items() if k.startswith("b"))
+    assert sorted(single.column("source_uri").to_pylist()) == sorted(
+        v["source_uri"] for k, v in r.items() if k.startswith("b"))
 
 
 def test_common_voice_bad_rows(tmp_path):
@@ -286,7 +290,7 @@ def test_librispeech(tmp_path):
                                                          "utterance": "84-121-0000"}
     # a subset as the root
     sub = ADAPTERS["librispeech"](src("ls", "librispeech", root / "dev-other", language="en"))
-    assert sub.column("item_id").to_pylist() == [r["84-121-0000.flac"]["item_id"]]
+    assert sub.column("source_uri").to_pylist() == [r["84-121-0000.flac"]["source_uri"]]
     assert sub.column("split").to_pylist() == ["dev"]
 
 
@@ -596,8 +600,8 @@ def test_community(tmp_path):
 
     # one submission folder as the root
     one = ADAPTERS["community"](src("community", "community", other))
-    expected = sorted([r["t1.flac"]["item_id"], r["t2.flac"]["item_id"]])
-    assert sorted(one.column("item_id").to_pylist()) == expected
+    expected = sorted([r["t1.flac"]["source_uri"], r["t2.flac"]["source_uri"]])
+    assert sorted(one.column("source_uri").to_pylist()) == expected
 
 
 def test_community_symlink_out_of_submission_is_invalid(tmp_path):
@@ -735,3 +739,16 @@ def test_every_configurable_layout_has_an_adapter():
     from omnicorpus.pipelines.config import LAYOUTS
 
     assert set(ADAPTERS) == set(LAYOUTS)
+
+
+def test_a_corpus_moved_to_another_folder_keeps_its_item_ids(tmp_path):
+    root = tmp_path / "here" / "ls"
+    (root / "train-clean-100" / "1" / "2").mkdir(parents=True)
+    wav(root / "train-clean-100" / "1" / "2" / "1-2-0000.flac")
+    (root / "train-clean-100" / "1" / "2" / "1-2.trans.txt").write_text("1-2-0000 HELLO\n")
+    before = ADAPTERS["librispeech"](src("ls", "librispeech", root, language="en"))
+    moved = tmp_path / "there" / "ls"
+    shutil.copytree(root, moved)
+    after = ADAPTERS["librispeech"](src("ls", "librispeech", moved, language="en"))
+    assert after.column("item_id").to_pylist() == before.column("item_id").to_pylist()
+    assert after.column("source_uri").to_pylist() != before.column("source_uri").to_pylist()

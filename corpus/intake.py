@@ -1,0 +1,239 @@
+"""Community intake: a partner's submission (a folder, or a zip/tar archive) checked and added to its corpus.
+
+An archive is inspected whole before anything is extracted, and refused when any member is unsafe: an
+absolute path or one that climbs out (`..`), a link or device, a member or a total over the limits, or
+a compression ratio that betrays a decompression bomb. Extraction counts the bytes it really writes
+(declared sizes can lie) and happens inside a work folder next to the destination, which is renamed
+into place only when the submission is complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import shutil
+import stat
+import tarfile
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+import pyarrow.compute as pc
+
+from omnicorpus.corpus.community import METADATA
+from omnicorpus.corpus.community import list_items as list_community
+from omnicorpus.manifests.schema import RECORDINGS
+from omnicorpus.manifests.tables import read_table
+from omnicorpus.pipelines.audio import AudioDecodeError, audio_metrics, decode_audio
+from omnicorpus.pipelines.config import SourceConfig
+from omnicorpus.pipelines.table_store import table_uri
+
+
+class UnsafeSubmission(ValueError):
+    """A submission refused whole; the message names the member and the rule it breaks."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    member_bytes: int = 2 << 30
+    total_bytes: int = 50 << 30
+    members: int = 100_000
+    ratio: float = 200.0  # uncompressed / compressed, for the archive and for any member over 1 MiB
+
+
+@dataclass
+class IntakeReport:
+    submission: str
+    partner: str
+    destination: Path
+    rows: int
+    added: int
+    errors: list[str] = field(default_factory=list)  # one line per row that will not reach a shard
+    duplicates: list[str] = field(default_factory=list)  # rows left out: the audio is already in the corpus
+
+
+def _check_name(name: str) -> None:
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or (len(name) > 1 and name[1] == ":"):
+        raise UnsafeSubmission(f"member {name!r} has an absolute path")
+    if ".." in path.parts:
+        raise UnsafeSubmission(f"member {name!r} climbs out of the submission (..)")
+
+
+def _check_sizes(name: str, size: int, compressed: int | None, total: int, count: int, limits: Limits) -> None:
+    if size > limits.member_bytes:
+        raise UnsafeSubmission(f"member {name!r} is {size} bytes, over the limit of {limits.member_bytes}")
+    if total > limits.total_bytes:
+        raise UnsafeSubmission(f"the archive holds over {limits.total_bytes} bytes")
+    if count > limits.members:
+        raise UnsafeSubmission(f"the archive holds over {limits.members} members")
+    if compressed is not None and size > 1 << 20 and size > limits.ratio * max(compressed, 1):
+        raise UnsafeSubmission(f"member {name!r} expands {size / max(compressed, 1):.0f}x: a decompression bomb")
+
+
+def _copy_counted(src: IO[bytes], dest: Path, name: str, declared: int, limits: Limits) -> int:
+    written = 0
+    with open(dest, "wb") as out:
+        while block := src.read(1 << 20):
+            written += len(block)
+            if written > declared or written > limits.member_bytes:
+                raise UnsafeSubmission(f"member {name!r} is larger than its header says ({declared} bytes)")
+            out.write(block)
+    return written
+
+
+def extract_archive(archive: Path, work: Path, limits: Limits = Limits()) -> None:
+    """Check every member of a zip or tar archive, then extract it into `work` (which must be empty)."""
+    archive_bytes = archive.stat().st_size
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
+            total = 0
+            for n, info in enumerate(infos, 1):
+                _check_name(info.filename)
+                if stat.S_ISLNK(info.external_attr >> 16):
+                    raise UnsafeSubmission(f"member {info.filename!r} is a link")
+                total += info.file_size
+                _check_sizes(info.filename, info.file_size, info.compress_size, total, n, limits)
+            if total > 1 << 20 and total > limits.ratio * archive_bytes:
+                raise UnsafeSubmission(f"the archive expands {total / archive_bytes:.0f}x: a decompression bomb")
+            for info in infos:
+                target = work / info.filename
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src:
+                    _copy_counted(src, target, info.filename, info.file_size, limits)
+        return
+    try:
+        tf = tarfile.open(archive, mode="r:*")  # noqa: SIM115 (closed by the with below)
+    except tarfile.TarError as exc:
+        raise UnsafeSubmission(f"{archive.name} is neither a folder nor a zip or tar archive: {exc}") from exc
+    with tf:
+        members = tf.getmembers()
+        total = 0
+        for n, member in enumerate(members, 1):
+            _check_name(member.name)
+            if member.issym() or member.islnk():
+                raise UnsafeSubmission(f"member {member.name!r} is a link")
+            if not (member.isfile() or member.isdir()):
+                raise UnsafeSubmission(f"member {member.name!r} is a device or special file")
+            total += member.size
+            _check_sizes(member.name, member.size, None, total, n, limits)
+        if total > 1 << 20 and total > limits.ratio * archive_bytes:
+            raise UnsafeSubmission(f"the archive expands {total / archive_bytes:.0f}x: a decompression bomb")
+        for member in members:
+            target = work / member.name
+            if member.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            src = tf.extractfile(member)
+            assert src is not None
+            with src:
+                _copy_counted(src, target, member.name, member.size, limits)
+
+
+def _submission_root(work: Path) -> Path:
+    """The folder holding metadata.csv: the work folder itself or its single top-level folder."""
+    if (work / METADATA).exists():
+        return work
+    tops = [p for p in work.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX"))]
+    if len(tops) == 1 and (tops[0] / METADATA).exists():
+        return tops[0]
+    raise UnsafeSubmission(f"no {METADATA} at the top of the submission (or in its single top folder)")
+
+
+def _known_hashes(output_root: Path | None) -> set[str]:
+    if output_root is None:
+        return set()
+    recordings = read_table(table_uri(str(output_root), "recordings"), RECORDINGS)
+    return set(pc.drop_null(recordings.column("pcm_sha256")).to_pylist())
+
+
+def add_submission(submission: Path, community: SourceConfig, *, output_root: Path | None = None,
+                   limits: Limits = Limits()) -> IntakeReport:
+    """Check a submission and add it to `community` (a source of layout `community`) as
+    `<path>/<partner>/<submission id>/`. Rows whose audio the corpus already holds are left out."""
+    submission = Path(submission)
+    if not submission.exists():
+        raise FileNotFoundError(f"{submission} does not exist")
+    corpus_root = Path(community.path)
+    corpus_root.mkdir(parents=True, exist_ok=True)
+    work = corpus_root / f".intake-{uuid.uuid4().hex}"
+    work.mkdir()
+    try:
+        if submission.is_dir():
+            shutil.copytree(submission, work, dirs_exist_ok=True, symlinks=True)
+            links = [p for p in work.rglob("*") if p.is_symlink()]
+            if links:
+                raise UnsafeSubmission(f"member {links[0].relative_to(work).as_posix()!r} is a link")
+        else:
+            extract_archive(submission, work, limits)
+        root = _submission_root(work)
+        sub_id = root.name if root != work else submission.name.split(".")[0]
+        items = list_community(dataclasses.replace(community, path=str(root))).to_pylist()
+        partners = sorted({row["partner"] for row in _metadata_rows(root) if row.get("partner")})
+        if len(partners) != 1:
+            raise UnsafeSubmission(f"a submission comes from one partner; {METADATA} names {partners or 'none'}")
+        known = _known_hashes(output_root)
+        errors, duplicates, drop_lines = [], [], set()
+        for item in items:
+            line = _line_of(item)
+            if item["listing_error"]:
+                errors.append(f"line {line}: {item['listing_error']}")
+                continue
+            try:
+                audio = decode_audio(Path(item["source_uri"]).read_bytes())
+            except AudioDecodeError as exc:
+                errors.append(f"line {line}: {exc.reason}: {exc}")
+                continue
+            digest = audio_metrics(audio.samples).pcm_sha256
+            if digest in known:
+                duplicates.append(f"line {line}: {Path(item['source_uri']).name} is already in the corpus")
+                drop_lines.add(line)
+            known.add(digest)
+        if drop_lines:
+            _rewrite_metadata(root, drop_lines)
+        destination = corpus_root / partners[0] / sub_id
+        if destination.exists():
+            raise UnsafeSubmission(f"submission {sub_id!r} of {partners[0]} was added before ({destination})")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        root.rename(destination)
+        return IntakeReport(sub_id, partners[0], destination, len(items), len(items) - len(errors) - len(duplicates),
+                            errors, duplicates)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _metadata_rows(root: Path) -> list[dict[str, str]]:
+    text = (root / METADATA).read_bytes().decode("utf-8", errors="replace")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _line_of(item: dict) -> int:
+    return int(json.loads(item["meta"] or "{}").get("line", 0))
+
+
+def _rewrite_metadata(root: Path, drop_lines: set[int]) -> None:
+    """metadata.csv without the records starting on `drop_lines` (a quoted field may span lines), every
+    other byte as the partner wrote it; the original is kept beside it."""
+    original = (root / METADATA).read_bytes()
+    (root / f"{METADATA}.original").write_bytes(original)
+    text = original.decode("utf-8", errors="surrogateescape")
+    physical = text.split("\n")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    drop: set[int] = set()
+    start = 1
+    for _ in reader:
+        end = reader.line_num
+        if start in drop_lines:
+            drop.update(range(start, end + 1))
+        start = end + 1
+    kept = [line for n, line in enumerate(physical, 1) if n not in drop]
+    (root / METADATA).write_bytes("\n".join(kept).encode("utf-8", errors="surrogateescape"))
