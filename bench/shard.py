@@ -142,10 +142,10 @@ def main() -> None:
         log(f"ingest: {ingest.recordings} recordings, {ingest.rejects} rejects in {ingest_s:.1f} s")
         cur, curate_s, _ = timed(lambda: curate(cfg, spark))
         log(f"curate: {cur.accepted} segments accepted in {curate_s:.1f} s")
-        (release, new), release_s, _ = timed(lambda: run_module.make_release(cfg, spark))
+        (release, new, _verdict), release_s, _ = timed(lambda: run_module.make_release(cfg, spark))
         log(f"release {release.id} (new: {new}) in {release_s:.1f} s: shards {shard_s[0]:.1f} s, "
             f"manifests {manifests_s[0]:.2f} s")
-        (again, new_again), again_s, _ = timed(lambda: run_module.make_release(cfg, spark))
+        (again, new_again, _verdict), again_s, _ = timed(lambda: run_module.make_release(cfg, spark))
         log(f"release again ({again.id}, new: {new_again}) in {again_s:.1f} s: shards {shard_s[1]:.1f} s, "
             f"manifests {manifests_s[1]:.2f} s")
     finally:

@@ -60,6 +60,13 @@ def latest_release(root: str | os.PathLike[str]) -> Release | None:
     return open_release(releases_dir(root) / pointer.read_text().strip())
 
 
+def newest_release(root: str | os.PathLike[str]) -> Release | None:
+    """The release made last, whether or not it passed its gate (`latest` names the newest that did)."""
+    folders = sorted(p for p in releases_dir(root).glob("v*") if (p / "release.json").exists()) \
+        if releases_dir(root).exists() else []
+    return open_release(folders[-1]) if folders else None
+
+
 def open_release(path: str | os.PathLike[str]) -> Release:
     """A release by its folder, or by an output root (then its latest release)."""
     path = Path(path)

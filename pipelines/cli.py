@@ -9,7 +9,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -24,6 +24,9 @@ from omnicorpus.pipelines.config import (
     config_from_flags,
     load_config,
 )
+
+if TYPE_CHECKING:
+    from omnicorpus.quality.gate import Verdict
 
 app = typer.Typer(help="Curate multilingual speech corpora into versioned, validated training releases.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -43,6 +46,7 @@ ConfigArg = Annotated[Path | None, typer.Argument(help="Pipeline config (YAML); 
 SourceOpt = Annotated[list[str] | None, typer.Option(
     "--source", help="NAME=LAYOUT:PATH, repeatable; NAME becomes the corpus name, LAYOUT an adapter or auto.")]
 OutOpt = Annotated[str | None, typer.Option("--out", help="Output root (overrides the config's).")]
+ReleaseArg = Annotated[Path, typer.Argument(help="A release folder, or an output root (its latest release).")]
 MasterOpt = Annotated[str | None, typer.Option("--master", help="Spark master URL (default local[*]).")]
 
 
@@ -250,6 +254,7 @@ def run(config: ConfigArg = None, source: SourceOpt = None, out_dir: OutOpt = No
     print_summary(report.release.path)
     state = "new release" if report.new_release else "unchanged, latest release"
     out.print(f"{state}: [bold]{report.release.path}[/] ({time.perf_counter() - t0:.0f} s)")
+    _finish(report.release.path, report.verdict)
 
 
 @app.command("curate")
@@ -272,9 +277,10 @@ def release_cmd(config: ConfigArg = None, source: SourceOpt = None, out_dir: Out
     from omnicorpus.pipelines.spark import spark_session
 
     cfg = resolve_config(config, source, out_dir, master)
-    release, new = make_release(cfg, spark_session(cfg.spark.master, cfg.spark.conf))
+    release, new, verdict = make_release(cfg, spark_session(cfg.spark.master, cfg.spark.conf))
     print_summary(release.path)
     out.print(f"{'new release' if new else 'unchanged, latest release'}: [bold]{release.path}[/]")
+    _finish(release.path, verdict)
 
 
 @app.command("export")
@@ -291,6 +297,59 @@ def export_cmd(
         raise ValueError(f"unknown export format {format!r}; one of: omnilingual-parquet")
     result = export_omnilingual(open_release(release), out_dir)
     out.print_json(json.dumps(result, default=str))
+
+
+def print_verdict(verdict: Verdict) -> None:
+    checks = len(verdict.checks)
+    if verdict.passed:
+        out.print(f"quality gate: [bold green]passed[/] ({checks} checks)")
+    else:
+        out.print(f"quality gate: [bold red]FAILED[/] ({len(verdict.failures())} of {checks} checks)")
+        for check in verdict.failures()[:20]:
+            out.print(f"  - {escape(check.table)}.{escape(check.column or '*')}: {escape(check.expectation)}: "
+                      f"{escape(check.detail)}", highlight=False)
+    if verdict.data_docs:
+        out.print(f"data docs: {verdict.data_docs}")
+
+
+def _finish(release_path: Path, verdict: Verdict | None) -> None:
+    """The verdict and the report of a release just made; a failed gate is a failed command."""
+    from omnicorpus.quality.gate import validate_release
+    from omnicorpus.quality.report import write_report
+
+    if verdict is None:  # the latest release, unchanged: validated when it was made; check it again
+        verdict = validate_release(release_path, output_root=release_path.parent.parent)
+    print_verdict(verdict)
+    out.print(f"report: [bold]{write_report(release_path, verdict=verdict.as_dict())}[/]")
+    if not verdict.passed:
+        raise typer.Exit(1)
+
+
+@app.command("validate")
+def validate(release: ReleaseArg) -> None:
+    """Run the quality gate (Great Expectations suites) on a release; exits non-zero when it fails."""
+    from omnicorpus.manifests.release import open_release
+    from omnicorpus.quality.gate import validate_release
+
+    made = open_release(release)
+    verdict = validate_release(made.path, output_root=made.path.parent.parent)
+    print_verdict(verdict)
+    if not verdict.passed:
+        raise typer.Exit(1)
+
+
+@app.command("report")
+def report_cmd(
+    release: ReleaseArg,
+    html: Annotated[Path | None, typer.Option("--out", help="Where to write the HTML (default: beside the "
+                                                             "release's quality results).")] = None,
+) -> None:
+    """Write the release's static HTML quality report (opens offline) and print its path."""
+    from omnicorpus.manifests.release import open_release
+    from omnicorpus.quality.report import write_report
+
+    made = open_release(release)
+    out.print(f"report: [bold]{write_report(made.path, html)}[/]")
 
 
 @app.command("summary")

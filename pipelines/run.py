@@ -9,10 +9,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omnicorpus.corpus.withdrawals import load_withdrawals, withdraw_spec
-from omnicorpus.manifests.release import Release, build_release, move_latest
+from omnicorpus.manifests.release import Release, build_release, latest_release, move_latest
 from omnicorpus.manifests.schema import REJECTS
 from omnicorpus.manifests.tables import read_table
 from omnicorpus.pipelines.config import PipelineConfig
@@ -28,6 +29,7 @@ from omnicorpus.pipelines.table_store import (
     table_uri,
     write_increment,
 )
+from omnicorpus.quality.gate import Verdict, validate_release
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -39,10 +41,16 @@ class RunReport:
     curate: CurateReport
     release: Release
     new_release: bool
+    verdict: Verdict | None  # the gate's, for a release made (or left unpublished) by this run
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict is None or self.verdict.passed
 
     def as_dict(self) -> dict[str, Any]:
         return {"ingest": self.ingest.as_dict(), "curate": self.curate.as_dict(),
-                "release": str(self.release.path), "new_release": self.new_release}
+                "release": str(self.release.path), "new_release": self.new_release,
+                "gate": None if self.verdict is None else self.verdict.passed}
 
 
 def release_segments(cfg: PipelineConfig, spark: SparkSession) -> DataFrame | None:
@@ -65,18 +73,25 @@ def release_segments(cfg: PipelineConfig, spark: SparkSession) -> DataFrame | No
     return out.kept
 
 
-def make_release(cfg: PipelineConfig, spark: SparkSession) -> tuple[Release, bool]:
-    """Shard what is accepted and publish it as a release; `latest` moves to it."""
+def make_release(cfg: PipelineConfig, spark: SparkSession) -> tuple[Release, bool, Verdict | None]:
+    """Shard what is accepted, make a release of it and validate it: `latest` moves to it only when it passes
+    the quality gate; a failing release stays for inspection. (release, new, verdict); no verdict when the
+    content is that of the latest release, which passed when it was made."""
     shards, utterances = run_shards(cfg, release_segments(cfg, spark))
     rejects = read_table(table_uri(cfg.output, "rejects"), REJECTS)
     release, new = build_release(cfg.output, shards, utterances, rejects, config_hash=cfg.digest(),
                                  extra={"sources": [s.name for s in cfg.sources], "params": cfg.stage_params()})
-    move_latest(cfg.output, release)
-    return release, new
+    latest = latest_release(cfg.output)
+    if latest is not None and latest.id == release.id:
+        return release, new, None
+    verdict = validate_release(release.path, output_root=Path(cfg.output))
+    if verdict.passed:
+        move_latest(cfg.output, release)
+    return release, new, verdict
 
 
 def run_pipeline(cfg: PipelineConfig, spark: SparkSession) -> RunReport:
     ingest = run_ingest(cfg, spark)
     curated = curate(cfg, spark)
-    release, new = make_release(cfg, spark)
-    return RunReport(ingest, curated, release, new)
+    release, new, verdict = make_release(cfg, spark)
+    return RunReport(ingest, curated, release, new, verdict)

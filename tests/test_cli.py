@@ -8,8 +8,8 @@ import sys
 import pytest
 
 COMMANDS = [[], ["sample-corpus"], ["config"], ["config", "check"], ["config", "show"], ["languages"],
-            ["langid"], ["langid", "train"], ["ingest"], ["curate"], ["release"], ["run"], ["export"],
-            ["summary"]]
+            ["langid"], ["langid", "train"], ["ingest"], ["curate"], ["release"], ["run"], ["validate"],
+            ["report"], ["export"], ["summary"], ["community"], ["community", "add"], ["community", "withdraw"]]
 
 
 def omnicorpus(*args: str, check: bool = False) -> subprocess.CompletedProcess:

@@ -124,11 +124,8 @@ def test_a_second_run_over_unchanged_sources_changes_nothing(pipeline_run, spark
     assert _files(out, "") == before
 
 
-def test_new_files_ingest_alone_and_make_a_child_release(pipeline_run, spark, tmp_path):
-    cfg, first = pipeline_run
-    out = tmp_path / "out"
-    shutil.copytree(cfg.output, out)
-    shards_before = _files(out, "shards")
+def _with_extra_source(cfg, out: Path, tmp_path: Path):
+    """The config over a copy of the output, with a new source of two English clips."""
     extra = tmp_path / "extra"
     extra.mkdir()
     # the two largest clips: real speech (the corpus also holds a silent and a truncated one)
@@ -138,14 +135,38 @@ def test_new_files_ingest_alone_and_make_a_child_release(pipeline_run, spark, tm
         sf.write(extra / f"new_{i}.flac", audio * 0.5, rate)
         (extra / f"new_{i}.txt").write_text("A NEW SENTENCE READ FOR THE SECOND RELEASE\n")
     source = dataclasses.replace(cfg.source("librispeech"), name="extra", layout="folder", path=str(extra))
-    grown = dataclasses.replace(cfg, output=str(out), sources=(*cfg.sources, source))
-    report = run_pipeline(grown, spark)
+    return dataclasses.replace(cfg, output=str(out), sources=(*cfg.sources, source))
+
+
+def test_new_files_ingest_alone_and_make_a_child_release(pipeline_run, spark, tmp_path):
+    cfg, first = pipeline_run
+    out = tmp_path / "out"
+    shutil.copytree(cfg.output, out)
+    shards_before = _files(out, "shards")
+    report = run_pipeline(_with_extra_source(cfg, out, tmp_path), spark)
     assert report.ingest.new == 2 and report.ingest.listed["extra"] == 2
     assert report.curate.recordings == 2
     assert report.new_release and report.release.id == "v0002" and report.release.info["parent"] == "v0001"
-    assert open_release(out).id == "v0002"
+    assert report.passed and open_release(out).id == "v0002"
     shards_after = _files(out, "shards")
     assert all(shards_after[p] == h for p, h in shards_before.items()), "existing shards are shared, unchanged"
     new_shards = set(shards_after) - set(shards_before)
     assert new_shards and all("/extra/" in p for p in new_shards), "only the new corpus's shards are written"
     assert report.release.info["counts"]["utterances"] == first.release.info["counts"]["utterances"] + 2
+
+
+def test_a_release_failing_the_gate_is_kept_but_latest_does_not_move(pipeline_run, spark, tmp_path):
+    cfg, first = pipeline_run
+    out = tmp_path / "out"
+    shutil.copytree(cfg.output, out)
+    shard = first.release.table("shards").to_pylist()[0]
+    rotten = (out / "releases" / "v0001" / shard["path"]).resolve()
+    data = bytearray(rotten.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # bit rot in a shard the next release shares
+    rotten.write_bytes(bytes(data))
+    report = run_pipeline(_with_extra_source(cfg, out, tmp_path), spark)
+    assert report.new_release and report.release.id == "v0002"
+    assert not report.passed
+    assert {(c.table, c.column) for c in report.verdict.failures()} >= {("shards", "sha256")}
+    assert latest_release(out).id == "v0001", "latest stays on the last release that passed"
+    assert (out / "releases" / "v0002" / "release.json").exists(), "the failing release is kept for inspection"

@@ -1,0 +1,102 @@
+"""The pipeline's steps as tasks for a scheduler: each takes a config path, returns a small JSON-able dict,
+and is idempotent, so a retried task redoes nothing that finished. Airflow DAGs call these; so can cron.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from omnicorpus.pipelines.config import PipelineConfig, load_config
+
+
+def _spark(cfg: PipelineConfig, master: str | None = None):
+    from omnicorpus.pipelines.spark import spark_session
+
+    # "" means: the master spark-submit was given
+    return spark_session(cfg.spark.master if master is None else master, cfg.spark.conf)
+
+
+def new_items(config: str) -> dict[str, Any]:
+    """How many listed items no earlier run accounted for (metadata only, no Spark)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from omnicorpus.pipelines.ingest import list_sources
+    from omnicorpus.pipelines.table_store import known_keys
+
+    cfg = load_config(config)
+    items = list_sources(cfg)
+    done = pa.concat_arrays([known_keys(cfg.output, "recordings", "recording_id"),
+                             known_keys(cfg.output, "rejects", "key")])
+    new = pc.sum(pc.invert(pc.is_in(items.column("item_id"), value_set=done))).as_py() or 0
+    return {"listed": items.num_rows, "new": new}
+
+
+def ingest(config: str, master: str | None = None) -> dict[str, Any]:
+    from omnicorpus.pipelines.ingest import run_ingest
+
+    cfg = load_config(config)
+    return run_ingest(cfg, _spark(cfg, master)).as_dict()
+
+
+def curate(config: str, master: str | None = None) -> dict[str, Any]:
+    from omnicorpus.pipelines.curate import curate as run_curate
+
+    cfg = load_config(config)
+    return run_curate(cfg, _spark(cfg, master)).as_dict()
+
+
+def release(config: str, master: str | None = None) -> dict[str, Any]:
+    """Shard, publish and validate a release; `latest` moves only when it passes the gate."""
+    from omnicorpus.pipelines.run import make_release
+
+    cfg = load_config(config)
+    made, new, verdict = make_release(cfg, _spark(cfg, master))
+    if verdict is not None and not verdict.passed:
+        failed = "; ".join(f"{c.table}.{c.column}: {c.expectation}" for c in verdict.failures()[:5])
+        raise RuntimeError(f"release {made.id} failed the quality gate ({failed}); latest did not move")
+    return {"release": str(made.path), "id": made.id, "new": new}
+
+
+def report(config: str) -> dict[str, Any]:
+    """Validate the latest release (or the newest one, when it failed its gate) and write its report."""
+    from omnicorpus.manifests.release import newest_release
+    from omnicorpus.quality.gate import validate_release
+    from omnicorpus.quality.report import write_report
+
+    cfg = load_config(config)
+    made = newest_release(cfg.output)
+    if made is None:
+        return {"release": None}
+    verdict = validate_release(made.path, output_root=Path(cfg.output))
+    path = write_report(made.path, verdict=verdict.as_dict())
+    return {"release": made.id, "passed": verdict.passed, "report": str(path),
+            "data_docs": str(verdict.data_docs) if verdict.data_docs else None}
+
+
+def intake(config: str, inbox: str) -> dict[str, Any]:
+    """Add every submission waiting in `inbox` (folders or archives) to the community corpus; each one taken
+    (added, or refused with its reason) moves to `inbox/.taken/` so that it is taken once."""
+    from omnicorpus.corpus.intake import UnsafeSubmission, add_submission
+
+    cfg = load_config(config)
+    sources = [s for s in cfg.sources if s.layout == "community"]
+    if len(sources) != 1:
+        raise ValueError(f"{config}: need exactly one source of layout community, found {len(sources)}")
+    taken = Path(inbox) / ".taken"
+    taken.mkdir(parents=True, exist_ok=True)
+    added, refused = [], {}
+    for entry in sorted(Path(inbox).iterdir()):
+        if entry.name.startswith("."):
+            continue
+        try:
+            result = add_submission(entry, sources[0], output_root=Path(cfg.output))
+            added.append({"submission": result.submission, "partner": result.partner, "rows": result.rows,
+                          "added": result.added, "errors": result.errors, "duplicates": result.duplicates})
+        except (UnsafeSubmission, ValueError) as exc:
+            refused[entry.name] = str(exc)
+        shutil.move(str(entry), taken / entry.name)
+    return {"added": added, "refused": refused, "inbox": os.fspath(inbox)}

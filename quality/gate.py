@@ -1,0 +1,290 @@
+"""The quality gate: validate a release (and the stage tables it was made from) with Great Expectations.
+
+    verdict = validate_release(Path("OUT/releases/v0001"), output_root=Path("OUT"))
+    verdict.passed, verdict.failures(), verdict.data_docs  # .../quality/v0001/data_docs/index.html
+
+The release's tables are read as written (not conformed to their schema, so a wrong type or a missing
+column is the gate's to find), given the check columns of `quality.suites.prepare`, and validated by one GX
+checkpoint per table with the suites of `quality.suites`, in an ephemeral GX context: nothing is written
+but the Data Docs site (a local filesystem site, built from the in-memory validation results) and
+`verdict.json` beside it. GX's usage statistics are off (`GX_ANALYTICS_ENABLED=false`).
+
+Data Docs pages load their CSS and JavaScript from public CDNs: offline, the validation and suite pages
+show their content unstyled, but index.html lists nothing (its table is filled by bootstrap-table), so the
+verdict also names each table's validation page (`Verdict.pages`).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["GX_ANALYTICS_ENABLED"] = "false"  # before great_expectations is imported: no usage statistics
+
+import json  # noqa: E402
+import logging  # noqa: E402
+import shutil  # noqa: E402
+import time  # noqa: E402
+from dataclasses import asdict, dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import great_expectations as gx  # noqa: E402
+import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.dataset as ds  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
+from great_expectations.data_context.types.base import (  # noqa: E402
+    DataContextConfig,
+    InMemoryStoreBackendDefaults,
+    ProgressBarsConfig,
+)
+
+from omnicorpus.manifests.release import open_release  # noqa: E402
+from omnicorpus.manifests.schema import TABLES  # noqa: E402
+from omnicorpus.quality.suites import (  # noqa: E402
+    KEYS,
+    RELEASE_TABLES,
+    STAGE_TABLES,
+    SuiteParams,
+    build_suite,
+    prepare,
+    to_frame,
+)
+
+log = logging.getLogger(__name__)
+
+DOCS_SITE = "omnicorpus"
+#: How many unexpected values a check reports (in its detail and in Data Docs).
+EXAMPLES = 5
+_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+@dataclass
+class Check:
+    table: str
+    expectation: str  # the GX expectation type, e.g. expect_column_values_to_be_between
+    column: str | None  # the column (column_A of a pair; "a,b,c" for several; None: the whole table)
+    success: bool
+    detail: str  # observed value / unexpected examples, one line
+    description: str = ""  # what the check means, where the suite says it
+
+
+@dataclass
+class Verdict:
+    release: str
+    passed: bool
+    checks: list[Check]
+    data_docs: Path | None  # Data Docs' index.html
+    seconds: float = 0.0  # wall time of the validation
+    tables: dict[str, int] = field(default_factory=dict)  # rows validated per table
+    pages: dict[str, Path] = field(default_factory=dict)  # table -> its Data Docs validation page
+
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.success]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "release": self.release,
+            "passed": self.passed,
+            "checks": len(self.checks),
+            "failed": len(self.failures()),
+            "data_docs": str(self.data_docs) if self.data_docs is not None else None,
+            "seconds": round(self.seconds, 3),
+            "tables": self.tables,
+            "pages": {t: str(p) for t, p in self.pages.items()},
+            "failures": [asdict(c) for c in self.failures()],
+            "results": [asdict(c) for c in self.checks],
+        }
+
+
+def default_docs_dir(release_dir: Path, release_id: str, output_root: Path | None = None) -> Path:
+    """`<output root>/quality/<release id>/data_docs` (the output root: the release folder's grandparent)."""
+    root = output_root if output_root is not None else Path(release_dir).parent.parent
+    return Path(root) / "quality" / release_id / "data_docs"
+
+
+def validate_release(release_dir: Path, *, output_root: Path | None = None, docs_dir: Path | None = None) -> Verdict:
+    """Validate a release folder's tables, and with `output_root` its stage tables recordings and segments;
+    write Data Docs under `docs_dir` and `verdict.json` beside that folder; return the verdict."""
+    start = time.perf_counter()
+    release = open_release(release_dir)
+    release_dir = release.path
+    raw = {name: _read_release_table(release_dir / f"{name}.parquet") for name in RELEASE_TABLES}
+    if output_root is not None:
+        raw.update({name: _read_stage_table(Path(output_root) / "tables" / name, name) for name in STAGE_TABLES})
+    tables = prepare(raw, release_dir=release_dir, output_root=output_root)
+    params = SuiteParams.from_release(release.info, rows={"summary": _groups(raw["utterances"])})
+
+    docs_dir = Path(docs_dir) if docs_dir is not None else default_docs_dir(release_dir, release.id, output_root)
+    _clear_site(docs_dir)
+    context = _context(docs_dir)
+    source = context.data_sources.add_pandas(f"release-{release.id}")
+    run_id = RunIdentifier(run_name=f"release-{release.id}")
+    checks: list[Check] = []
+    for name, table in tables.items():
+        suite = context.suites.add(build_suite(name, params))
+        batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole table")
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{release.id}-{name}", data=batch, suite=suite))
+        # rows are reported by their key (and their language, which language_valid does not show)
+        keys = [k for k in dict.fromkeys([*KEYS[name], "language"]) if k in table.column_names]
+        checkpoint = context.checkpoints.add(gx.Checkpoint(
+            name=f"{release.id}-{name}", validation_definitions=[definition],
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES,
+                           "unexpected_index_column_names": keys}))
+        result = checkpoint.run(batch_parameters={"dataframe": to_frame(table)}, run_id=run_id)
+        for validation in result.run_results.values():
+            checks.extend(_check(name, r, table.column_names) for r in validation.results)
+
+    data_docs = _build_docs(context, docs_dir)
+    pages = {name: page for name in tables if data_docs is not None
+             for page in sorted((docs_dir / "validations" / name).rglob("*.html"))[-1:]}
+    verdict = Verdict(release=release.id, passed=all(c.success for c in checks), checks=checks,
+                      data_docs=data_docs, seconds=time.perf_counter() - start,
+                      tables={name: t.num_rows for name, t in tables.items()}, pages=pages)
+    docs_dir.parent.mkdir(parents=True, exist_ok=True)
+    (docs_dir.parent / "verdict.json").write_text(json.dumps(verdict.as_dict(), indent=2, ensure_ascii=False) + "\n",
+                                                  "utf-8")
+    log.info("release %s: %s, %d checks, %d failed, %.1f s", release.id, "passed" if verdict.passed else "FAILED",
+             len(checks), len(verdict.failures()), verdict.seconds)
+    return verdict
+
+
+# --- reading --------------------------------------------------------------------------------------------
+
+
+def _read_release_table(path: Path) -> pa.Table:
+    """A release table as written; a missing file reads as a table without columns (its checks fail)."""
+    if not path.exists():
+        log.warning("%s is missing", path)
+        return pa.table({})
+    return pq.read_table(path)
+
+
+def _read_stage_table(path: Path, name: str) -> pa.Table:
+    """A stage table's hive-partitioned folder (partitions corpus, language, typed as the contract says)."""
+    if not path.exists():
+        log.warning("%s is missing", path)
+        return pa.table({})
+    schema = TABLES[name]
+    partitioning = ds.HivePartitioning.discover(
+        null_fallback=_HIVE_NULL, schema=pa.schema([schema.field("corpus"), schema.field("language")]))
+    return ds.dataset(path, format="parquet", partitioning=partitioning,
+                      ignore_prefixes=[".", "_"]).to_table()
+
+
+def _groups(utterances: pa.Table) -> int:
+    """Distinct (language, corpus, split) of the utterances: the summary's expected rows."""
+    keys = KEYS["summary"]
+    if not set(keys) <= set(utterances.column_names):
+        return 0
+    return utterances.select(keys).group_by(keys).aggregate([]).num_rows
+
+
+# --- GX -------------------------------------------------------------------------------------------------
+
+
+def _context(docs_dir: Path) -> Any:
+    """An ephemeral GX context whose only Data Docs site is a local folder (no temporary default site)."""
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+        data_docs_sites={DOCS_SITE: {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        }},
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _clear_site(docs_dir: Path) -> None:
+    """Remove an earlier Data Docs site in this folder, so the site shows this validation only."""
+    if (docs_dir / "index.html").is_file() and (docs_dir / "static").is_dir():
+        shutil.rmtree(docs_dir)
+
+
+def _build_docs(context: Any, docs_dir: Path) -> Path | None:
+    try:
+        context.build_data_docs(site_names=[DOCS_SITE])
+    except Exception:  # noqa: BLE001  the verdict stands without its rendering
+        log.exception("building Data Docs in %s failed", docs_dir)
+        return None
+    index = docs_dir / "index.html"
+    return index if index.is_file() else None
+
+
+def _column(kwargs: dict[str, Any]) -> str | None:
+    if kwargs.get("column") is not None:
+        return kwargs["column"]
+    if kwargs.get("column_A") is not None:
+        return kwargs["column_A"]
+    if kwargs.get("column_list"):
+        return ",".join(kwargs["column_list"])
+    return None
+
+
+def _check(table: str, result: Any, columns: list[str]) -> Check:
+    config = result.expectation_config
+    column = _column(config.kwargs)
+    missing = [c for c in (column or "").split(",") if c and c not in columns]
+    detail = _detail(result.result or {}, result.exception_info)
+    if missing and not result.success:  # GX's own message for a missing column can be an IndexError
+        detail = f"column {', '.join(map(repr, missing))} is missing ({detail})"
+    return Check(table=table, expectation=config.type, column=column, success=bool(result.success),
+                 detail=detail, description=config.description or "")
+
+
+def _py(value: Any) -> Any:
+    """Plain Python for numpy / pandas scalars (and None for NA)."""
+    if value is None or value is pd.NA:
+        return None
+    return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
+
+
+def _exception(info: Any) -> str | None:
+    """The message of an exception GX caught while checking, if any (info is flat or keyed by metric)."""
+    if not isinstance(info, dict):
+        return None
+    if "raised_exception" in info:
+        return (info.get("exception_message") or "exception") if info.get("raised_exception") else None
+    for value in info.values():
+        message = _exception(value)
+        if message:
+            return message
+    return None
+
+
+def _detail(result: dict[str, Any], exception_info: Any) -> str:
+    error = _exception(exception_info)
+    if error:
+        return _one_line(f"error: {error}")
+    parts = []
+    mismatched = (result.get("details") or {}).get("mismatched")
+    if mismatched:
+        parts.append(f"mismatched {mismatched}")
+    if "observed_value" in result:
+        parts.append(f"observed {_py(result['observed_value'])!r}")
+    unexpected = result.get("unexpected_count")
+    if unexpected:
+        parts.append(f"{unexpected} of {result.get('element_count')} unexpected")
+        rows = result.get("partial_unexpected_index_list") or []
+        if rows and isinstance(rows[0], dict):
+            examples = ["{" + ", ".join(f"{k}={_py(v)!r}" for k, v in row.items()) + "}" for row in rows[:EXAMPLES]]
+        else:
+            examples = [repr(_py(v)) for v in (result.get("partial_unexpected_list") or [])[:EXAMPLES]]
+        if examples:
+            parts.append("e.g. " + "; ".join(examples))
+    elif "unexpected_count" in result:
+        parts.append(f"0 of {result.get('element_count')} unexpected")
+    return _one_line(", ".join(parts))
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+__all__ = ["Check", "Verdict", "default_docs_dir", "validate_release"]
