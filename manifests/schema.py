@@ -11,7 +11,7 @@ from enum import StrEnum
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.1"  # 1.1: utterances carry lid_language, lid_prob
+SCHEMA_VERSION = "1.2"  # 1.1: utterances carry lid_language, lid_prob; 1.2: and partner
 
 #: Audio inside the platform is always mono at this rate (the Omnilingual storage convention).
 SAMPLE_RATE = 16_000
@@ -221,6 +221,7 @@ UTTERANCES = _schema(
     END,
     _f("lid_language", LANGUAGE_TYPE, "Language fastText predicted from the transcript (null: not run)"),
     _f("lid_prob", pa.float32(), "Probability of lid_language"),
+    _f("partner", pa.string(), "Community partner that contributed the recording (null: not community)"),
 )
 
 #: Hours per (language, corpus, split) of a release.

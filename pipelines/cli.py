@@ -247,6 +247,9 @@ def run(config: ConfigArg = None, source: SourceOpt = None, out_dir: OutOpt = No
     with err.status("running the pipeline on Spark ..."):
         report = run_pipeline(cfg, spark)
     ing, cur = report.ingest, report.curate
+    for src in cfg.sources:
+        if src.layout == "auto":
+            out.print(f"source {src.name}: layout auto detected as [bold]{ing.layouts[src.name]}[/]")
     out.print(f"ingest: {sum(ing.listed.values())} items listed, {ing.new} new -> {ing.recordings} recordings, "
               f"{ing.rejects} rejects")
     out.print(f"curate: {cur.recordings} recordings -> {cur.segments} segments, {cur.rejects} rejects; "

@@ -173,27 +173,33 @@ def ingest_spec(output_root: str, params: IngestParams) -> StageSpec:
 @dataclass(frozen=True)
 class IngestReport:
     listed: dict[str, int]  # items listed per source
+    layouts: dict[str, str]  # the layout each source was read as (what `auto` chose)
     new: int  # items no earlier run had accounted for
     recordings: int  # of those, ingested
     rejects: int  # of those, rejected
     increment: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"listed": self.listed, "new": self.new, "recordings": self.recordings,
+        return {"listed": self.listed, "layouts": self.layouts, "new": self.new, "recordings": self.recordings,
                 "rejects": self.rejects, "increment": self.increment}
 
 
 def list_sources(cfg: PipelineConfig) -> pa.Table:
     """Every item of every configured source (metadata only), in a stable order."""
+    return list_sources_with_layouts(cfg)[0]
+
+
+def list_sources_with_layouts(cfg: PipelineConfig) -> tuple[pa.Table, dict[str, str]]:
+    """(every item, the layout each source was read as): `auto` resolves to the layout it detected."""
     from omnicorpus.corpus.registry import list_source
 
-    tables = [list_source(src)[0] for src in cfg.sources]
-    return concat(tables, SOURCE_ITEMS)
+    listed = {src.name: list_source(src) for src in cfg.sources}
+    return concat((t for t, _ in listed.values()), SOURCE_ITEMS), {n: layout for n, (_, layout) in listed.items()}
 
 
 def run_ingest(cfg: PipelineConfig, spark: SparkSession) -> IngestReport:
     """Ingest every item of the configured sources that no earlier run has accounted for."""
-    items = list_sources(cfg)
+    items, layouts = list_sources_with_layouts(cfg)
     listed = {s.name: 0 for s in cfg.sources}
     for name in items.column("corpus").to_pylist():
         listed[name] += 1
@@ -205,7 +211,7 @@ def run_ingest(cfg: PipelineConfig, spark: SparkSession) -> IngestReport:
     ])
     new = items.filter(pc.invert(pc.is_in(items.column("item_id"), value_set=done)))
     if new.num_rows == 0:
-        return IngestReport(listed, 0, 0, 0, None)
+        return IngestReport(listed, layouts, 0, 0, 0, None)
     increment = increment_id("ingest", new.column("item_id").to_pylist())
     partitions = -(-new.num_rows // cfg.ingest.items_per_partition)
     df = arrow_to_spark(spark, new, max(partitions, spark.sparkContext.defaultParallelism))
@@ -216,4 +222,4 @@ def run_ingest(cfg: PipelineConfig, spark: SparkSession) -> IngestReport:
     out.unpersist()
     commit_increment(root, increment, {"stage": "ingest", "items": new.num_rows, "recordings": n_kept,
                                        "rejects": n_rej})
-    return IngestReport(listed, new.num_rows, n_kept, n_rej, increment)
+    return IngestReport(listed, layouts, new.num_rows, n_kept, n_rej, increment)

@@ -93,6 +93,7 @@ class _ShardSink:
             "split": u["split"], "seconds": u["seconds"], "text": u["text"], "raw_text": u["raw_text"],
             "speaker": u["speaker"], "source": u["source_uri"], "start": u["start"], "end": u["end"],
             "lid_language": u["lid_language"], "lid_prob": u["lid_prob"],
+            "partner": json.loads(u["meta"]).get("partner") if u["meta"] else None,
         } for u in self.utterances]
         return shard, utterances
 

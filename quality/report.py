@@ -53,6 +53,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("rejects", "Rejects"),
     ("lid", "Language identification"),
     ("speakers", "Speakers"),
+    ("community", "Community contributions"),
     ("splits", "Splits"),
     ("sampling", "Sampling"),
     ("diff", "Changes since the parent release"),
@@ -868,6 +869,47 @@ class _Report:
                 "person in two corpora counts twice; corpora without speaker ids count none. A large share for one "
                 f"speaker means a model may learn the voice rather than the language.</p>"
                 f"{_table(cols, rows, tid='speakers-table')}")
+
+    def _community(self) -> str:
+        u = self.u.filter(pl.col("partner").is_not_null()) if "partner" in self.u.columns else self.u.clear()
+        rej = self.rejects.with_columns(
+            pl.col("meta").map_elements(lambda m: json.loads(m).get("partner") if m else None,
+                                        return_dtype=pl.String).alias("partner"))
+        rej = rej.filter(pl.col("partner").is_not_null())
+        if u.is_empty() and rej.is_empty():
+            return "<p>No community-sourced recordings in this release.</p>"
+        released = (u.group_by("partner", "lang")
+                    .agg(pl.len().alias("utterances"), (pl.col("seconds").sum() / 3600).alias("hours"),
+                         pl.col("speaker").drop_nulls().n_unique().alias("speakers")))
+        held = (rej.group_by("partner", "reason")
+                .agg(pl.len().alias("n"), (pl.col("seconds").fill_null(0).sum() / 3600).alias("hours")))
+
+        def held_for(partner: str, reason: str) -> tuple[int, float]:
+            row = held.filter((pl.col("partner") == partner) & (pl.col("reason") == reason))
+            return (int(row["n"][0]), float(row["hours"][0])) if row.height else (0, 0.0)
+
+        rows = [(r["partner"], r["lang"], _lang_name(r["lang"]), r["utterances"], r["hours"], r["speakers"])
+                for r in released.sort("partner", "lang").iter_rows(named=True)]
+        cols = [Col("Partner"), Col("Language", "code"), Col("Name"), Col("Utterances", "int"),
+                Col("Hours", "hours"), Col("Speakers", "int")]
+        partners = sorted(set(released["partner"].to_list()) | set(rej["partner"].to_list()))
+        summary = []
+        for partner in partners:
+            withdrawn, w_hours = held_for(partner, "withdrawn")
+            no_consent, _ = held_for(partner, "no_consent")
+            other = int(rej.filter((pl.col("partner") == partner)
+                                   & ~pl.col("reason").is_in(["withdrawn", "no_consent"])).height)
+            got = released.filter(pl.col("partner") == partner)
+            summary.append((partner, int(got["utterances"].sum()), float(got["hours"].sum()), withdrawn, w_hours,
+                            no_consent, other))
+        scols = [Col("Partner"), Col("Released utterances", "int"), Col("Released hours", "hours"),
+                 Col("Withdrawn", "int", "segments left out because the partner withdrew them"),
+                 Col("Withdrawn hours", "hours"), Col("Without consent", "int", "rows that never reach a shard"),
+                 Col("Other rejects", "int")]
+        return ("<p>Recordings contributed by community partners, by partner and language. Withdrawn recordings "
+                "and rows without consent never reach a shard of this release.</p>"
+                f"{_table(scols, summary, tid='partners-table')}<h3>By partner and language</h3>"
+                f"{_table(cols, rows, tid='community-table')}")
 
     def _splits(self) -> str:
         u = self.u

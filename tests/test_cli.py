@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -55,3 +56,16 @@ def test_langid_train_on_the_sample_corpus(sample_corpus, tmp_path):
     run = omnicorpus("langid", "train", str(sample_corpus / "omnicorpus.yaml"), "--model", str(model), check=True)
     assert model.exists()
     assert "held-out accuracy" in run.stdout and "eng_Latn" in run.stdout
+
+
+def test_a_run_without_a_config_file_and_layout_auto(sample_corpus, tmp_path):
+    fleurs = tmp_path / "fleurs"
+    for code in ("de_de", "hi_in", "el_gr"):
+        shutil.copytree(sample_corpus / "fleurs" / code, fleurs / code)
+    run = omnicorpus("run", "--source", f"fl=auto:{fleurs}", "--out", str(tmp_path / "out"), check=True)
+    assert "source fl: layout auto detected as fleurs" in run.stdout
+    assert "quality gate: passed" in run.stdout
+    assert str(tmp_path / "out" / "releases" / "v0001") in run.stdout.replace("\n", "")
+    summary = omnicorpus("summary", str(tmp_path / "out"), check=True).stdout
+    for language in ("deu_Latn", "hin_Deva", "ell_Grek"):
+        assert language in summary

@@ -20,6 +20,7 @@ from omnicorpus.corpus.intake import Limits, UnsafeSubmission, add_submission, e
 from omnicorpus.corpus.withdrawals import load_withdrawals, record_withdrawal
 from omnicorpus.pipelines.config import SourceConfig
 from omnicorpus.pipelines.run import run_pipeline
+from omnicorpus.quality.report import write_report
 
 HEADER = ["file", "language", "speaker", "transcript", "consent", "consent_id", "license", "recording_date",
           "partner"]
@@ -136,6 +137,12 @@ def test_a_submission_is_added_released_and_withdrawn(pipeline_run, spark, tmp_p
     assert not keys & {u["key"] for u in from_submission}, "no segment of a withdrawn submission"
     reasons = [r for r in withdrawn.release.table("rejects").to_pylist() if r["reason"] == "withdrawn"]
     assert {r["key"] for r in reasons} == {u["key"] for u in from_submission}
+    report_html = write_report(withdrawn.release.path).read_text()
+    partners = report_html[report_html.index('id="partners-table"'):]
+    partners = partners[:partners.index("</table>")]
+    assert "voices-of-rift" in partners and '>2</td>' in partners, "the report says how much was withdrawn"
+    added_html = write_report(added.release.path).read_text()
+    assert 'id="community-table"' in added_html and "swh_Latn" in added_html
     for shard in withdrawn.release.table("shards").to_pylist():
         with tarfile.open(withdrawn.release.path / shard["path"]) as tf:
             names = {m.name.split(".")[0] for m in tf.getmembers()}
