@@ -18,6 +18,8 @@ import stat
 import tarfile
 import uuid
 import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -86,56 +88,69 @@ def _copy_counted(src: IO[bytes], dest: Path, name: str, declared: int, limits: 
     return written
 
 
-def extract_archive(archive: Path, work: Path, limits: Limits = Limits()) -> None:
-    """Check every member of a zip or tar archive, then extract it into `work` (which must be empty)."""
-    archive_bytes = archive.stat().st_size
+@dataclass(frozen=True)
+class _Member:
+    name: str
+    is_dir: bool
+    size: int  # as the archive declares it
+    compressed: int | None
+    open: Callable[[], IO[bytes]]
+
+
+def _zip_members(zf: zipfile.ZipFile) -> list[_Member]:
+    members = []
+    for info in zf.infolist():
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise UnsafeSubmission(f"member {info.filename!r} is a link")
+        members.append(_Member(info.filename, info.is_dir(), info.file_size, info.compress_size,
+                               lambda info=info: zf.open(info)))
+    return members
+
+
+def _tar_members(tf: tarfile.TarFile) -> list[_Member]:
+    members = []
+    for member in tf.getmembers():
+        if member.issym() or member.islnk():
+            raise UnsafeSubmission(f"member {member.name!r} is a link")
+        if not (member.isfile() or member.isdir()):
+            raise UnsafeSubmission(f"member {member.name!r} is a device or special file")
+        members.append(_Member(member.name, member.isdir(), member.size, None,
+                               lambda member=member: tf.extractfile(member)))  # type: ignore[arg-type,return-value]
+    return members
+
+
+@contextmanager
+def _archive_members(archive: Path) -> Iterator[list[_Member]]:
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
-            infos = zf.infolist()
-            total = 0
-            for n, info in enumerate(infos, 1):
-                _check_name(info.filename)
-                if stat.S_ISLNK(info.external_attr >> 16):
-                    raise UnsafeSubmission(f"member {info.filename!r} is a link")
-                total += info.file_size
-                _check_sizes(info.filename, info.file_size, info.compress_size, total, n, limits)
-            if total > 1 << 20 and total > limits.ratio * archive_bytes:
-                raise UnsafeSubmission(f"the archive expands {total / archive_bytes:.0f}x: a decompression bomb")
-            for info in infos:
-                target = work / info.filename
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src:
-                    _copy_counted(src, target, info.filename, info.file_size, limits)
+            yield _zip_members(zf)
         return
     try:
         tf = tarfile.open(archive, mode="r:*")  # noqa: SIM115 (closed by the with below)
     except tarfile.TarError as exc:
         raise UnsafeSubmission(f"{archive.name} is neither a folder nor a zip or tar archive: {exc}") from exc
     with tf:
-        members = tf.getmembers()
+        yield _tar_members(tf)
+
+
+def extract_archive(archive: Path, work: Path, limits: Limits = Limits()) -> None:
+    """Check every member of a zip or tar archive, then extract it into `work` (which must be empty)."""
+    with _archive_members(archive) as members:
         total = 0
         for n, member in enumerate(members, 1):
             _check_name(member.name)
-            if member.issym() or member.islnk():
-                raise UnsafeSubmission(f"member {member.name!r} is a link")
-            if not (member.isfile() or member.isdir()):
-                raise UnsafeSubmission(f"member {member.name!r} is a device or special file")
             total += member.size
-            _check_sizes(member.name, member.size, None, total, n, limits)
+            _check_sizes(member.name, member.size, member.compressed, total, n, limits)
+        archive_bytes = archive.stat().st_size
         if total > 1 << 20 and total > limits.ratio * archive_bytes:
             raise UnsafeSubmission(f"the archive expands {total / archive_bytes:.0f}x: a decompression bomb")
         for member in members:
             target = work / member.name
-            if member.isdir():
+            if member.is_dir:
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            src = tf.extractfile(member)
-            assert src is not None
-            with src:
+            with member.open() as src:
                 _copy_counted(src, target, member.name, member.size, limits)
 
 
