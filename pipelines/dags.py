@@ -15,7 +15,6 @@ from airflow.sdk import Param, task
 import omnicorpus.pipelines as pipelines
 from omnicorpus.pipelines import tasks
 
-SPARK_CONN_ID = os.environ.get("OMNICORPUS_SPARK_CONN_ID")
 CONFIG = os.environ.get("OMNICORPUS_CONFIG", "/etc/omnicorpus/omnicorpus.yaml")
 PARAMS = {"config": Param(CONFIG, type="string", description="Path of the pipeline config (YAML)")}
 DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(minutes=5)}  # every task is idempotent
@@ -23,11 +22,12 @@ DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(minutes=5)}  # every task
 
 def spark_step(step: str):
     """A task running one Spark step (`ingest`, `curate` or `release`) of the library."""
-    if SPARK_CONN_ID:
+    conn_id = os.environ.get("OMNICORPUS_SPARK_CONN_ID")
+    if conn_id:
         from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
         return SparkSubmitOperator(
-            task_id=step, conn_id=SPARK_CONN_ID,
+            task_id=step, conn_id=conn_id,
             application=str(Path(pipelines.__file__).with_name("submit.py")),
             application_args=[step, "{{ params.config }}"], name=f"omnicorpus-{step}",
         )

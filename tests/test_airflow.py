@@ -41,6 +41,21 @@ def test_the_dags_import_without_errors():
     assert "inbox" in intake.params and intake.task_ids[0] == "take_submissions"
 
 
+def test_with_a_spark_connection_spark_steps_are_submitted(monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    monkeypatch.setenv("OMNICORPUS_SPARK_CONN_ID", "spark_cluster")
+    dag = DagBag(str(DAGS)).get_dag("omnicorpus_ingest")
+    for step in ("ingest", "curate", "release"):
+        task = dag.get_task(step)
+        assert isinstance(task, SparkSubmitOperator)
+        assert task._conn_id == "spark_cluster"
+        assert Path(task.application).name == "submit.py" and Path(task.application).exists()
+        assert task.application_args == [step, "{{ params.config }}"]
+    assert not isinstance(dag.get_task("find_new"), SparkSubmitOperator)
+
+
 def test_the_ingest_dag_runs_end_to_end_into_a_validated_release(sample_corpus, spark, tmp_path):
     from omnicorpus.manifests.release import latest_release
     from omnicorpus.pipelines.config import load_config
