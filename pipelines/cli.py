@@ -39,7 +39,8 @@ app.add_typer(community_app, name="community")
 CorpusOpt = Annotated[str | None, typer.Option(
     "--corpus", help="The config's community source (default: its only source of layout community).")]
 
-out = Console(soft_wrap=True)
+# Piped output (logs, CI, Airflow) gets room for whole table cells rather than a default of 80 columns.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)
 
 ConfigArg = Annotated[Path | None, typer.Argument(help="Pipeline config (YAML); optional with --source.")]
@@ -353,6 +354,46 @@ def report_cmd(
 
     made = open_release(release)
     out.print(f"report: [bold]{write_report(made.path, html)}[/]")
+
+
+@app.command("plan")
+def plan_cmd(
+    release: ReleaseArg,
+    beta_corpus: Annotated[float, typer.Option(help="0 = uniform over corpora, 1 = natural hours.")] = 0.5,
+    beta_language: Annotated[float, typer.Option(help="0 = uniform over a corpus's languages, 1 = natural.")] = 0.5,
+) -> None:
+    """Print what two-level beta sampling makes of a release's training hours, per corpus and language."""
+    from omnicorpus.manifests.release import open_release
+    from omnicorpus.model.sampling import Betas, plan_for_release
+
+    made = open_release(release)
+    plan = plan_for_release(made.path, Betas(beta_corpus, beta_language))
+    table = Table("corpus", "language", "hours", "utterances", "weight", "epoch hours", "upsampling",
+                  title=f"sampling plan of {made.id}, beta_corpus {beta_corpus}, beta_language {beta_language}")
+    for r in plan.iter_rows(named=True):
+        table.add_row(r["corpus"], r["language"], f"{r['hours']:.4f}", str(r["utterances"]), f"{r['weight']:.4f}",
+                      f"{r['epoch_hours']:.4f}", f"{r['upsampling']:.2f}x")
+    out.print(table)
+    out.print("weights follow hours; draws are corrected for mean utterance length so realised hours match them")
+
+
+@app.command("train")
+def train_cmd(
+    release: ReleaseArg,
+    out_dir: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints, metrics, summary.")],
+    recipe: Annotated[str, typer.Option(help="ctc-tiny (CPU), ctc-300m, ctc-1b, ...")] = "ctc-tiny",
+    max_steps: Annotated[int | None, typer.Option(help="Stop at this step (default: the recipe's).")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda (default: CUDA when available).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the run folder's last checkpoint.")] = True,
+) -> None:
+    """Train a CTC model on a release (the beta sampler picks what to read; DDP under torchrun)."""
+    from omnicorpus.manifests.release import open_release
+    from omnicorpus.model.train import train
+
+    made = open_release(release)
+    summary = train(made.path, recipe, out_dir, max_steps=max_steps, resume=resume, device=device)
+    out.print_json(json.dumps({k: summary.get(k) for k in ("recipe", "steps", "train_loss", "dev_split", "dev_cer",
+                                                           "untrained_dev_cer", "checkpoint", "seconds")}))
 
 
 @app.command("summary")

@@ -10,7 +10,8 @@ import pytest
 
 COMMANDS = [[], ["sample-corpus"], ["config"], ["config", "check"], ["config", "show"], ["languages"],
             ["langid"], ["langid", "train"], ["ingest"], ["curate"], ["release"], ["run"], ["validate"],
-            ["report"], ["export"], ["summary"], ["community"], ["community", "add"], ["community", "withdraw"]]
+            ["report"], ["export"], ["summary"], ["community"], ["community", "add"], ["community", "withdraw"],
+            ["plan"], ["train"]]
 
 
 def omnicorpus(*args: str, check: bool = False) -> subprocess.CompletedProcess:
@@ -69,3 +70,13 @@ def test_a_run_without_a_config_file_and_layout_auto(sample_corpus, tmp_path):
     summary = omnicorpus("summary", str(tmp_path / "out"), check=True).stdout
     for language in ("deu_Latn", "hin_Deva", "ell_Grek"):
         assert language in summary
+
+
+def test_plan_prints_the_beta_sampling_of_a_release(pipeline_run):
+    _, report = pipeline_run
+    run = omnicorpus("plan", str(report.release.path), "--beta-corpus", "0", "--beta-language", "0", check=True)
+    assert "beta_corpus 0.0, beta_language 0.0" in run.stdout
+    for corpus in ("cv", "fleurs", "librispeech", "kaldi"):
+        assert corpus in run.stdout
+    bad = omnicorpus("plan", str(report.release.path), "--beta-corpus", "2")
+    assert bad.returncode == 1 and "beta_corpus must be between 0 and 1" in bad.stderr
