@@ -42,6 +42,7 @@ lint: setup
 	$(PY) -m mypy pipelines corpus manifests quality model
 
 bench: setup
+	$(PY) -m pip install -q -e '.[bench]'
 	for b in vad ingest shard langid loader; do test ! -f bench/$$b.py || $(PY) bench/$$b.py | tail -n 1; done
 
 clean:
