@@ -152,15 +152,6 @@ def split_fields(raw: bytes, sep: str = "\t") -> tuple[list[str], list[int]]:
         return [lenient(p) for p in parts], [i for i, p in enumerate(parts) if decode(p) is None]
 
 
-def decode_detail(data: bytes) -> str:
-    """Where UTF-8 decoding of `data` fails, for a listing_error detail."""
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"invalid UTF-8 at byte {exc.start}: {exc.reason}"
-    return "valid UTF-8"
-
-
 def lenient(data: bytes) -> str:
     """UTF-8 with undecodable bytes kept as lone surrogates (see `is_clean`)."""
     return data.decode("utf-8", "surrogateescape")

@@ -240,8 +240,3 @@ TABLES: dict[str, pa.Schema] = {
     s.metadata[b"table"].decode(): s
     for s in (SOURCE_ITEMS, RECORDINGS, SEGMENTS, REJECTS, SHARDS, UTTERANCES, SUMMARY)
 }
-
-
-def column_docs(schema: pa.Schema) -> dict[str, str]:
-    """Column name -> its documentation, for reports and --help."""
-    return {f.name: (f.metadata or {}).get(b"doc", b"").decode() for f in schema}

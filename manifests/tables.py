@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -117,8 +116,3 @@ def _check_version(schema: pa.Schema) -> None:
 def concat(tables: Iterable[pa.Table], schema: pa.Schema) -> pa.Table:
     parts = [conform(t, schema) for t in tables]
     return pa.concat_tables(parts) if parts else empty(schema)
-
-
-def json_column(values: Iterable[Mapping[str, Any] | None]) -> list[str | None]:
-    """Values for a META column: compact JSON with sorted keys, so it is deterministic."""
-    return [None if v is None else json.dumps(v, sort_keys=True, ensure_ascii=False) for v in values]

@@ -347,9 +347,3 @@ class Wav2Vec2SSL(nn.Module):
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-def ssl_parameter_count(name: str) -> int:
-    """Parameters of the SSL model of config `name`, counted on the meta device (nothing is allocated)."""
-    with torch.device("meta"):
-        return count_parameters(Wav2Vec2SSL(get_config(name)))

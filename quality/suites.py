@@ -294,11 +294,6 @@ def build_suite(table: str, params: SuiteParams, *, name: str | None = None) -> 
                                meta={"table": table, "schema_version": version})
 
 
-def build_suites(params: SuiteParams, tables: tuple[str, ...] = RELEASE_TABLES + STAGE_TABLES
-                 ) -> dict[str, gx.ExpectationSuite]:
-    return {t: build_suite(t, params) for t in tables}
-
-
 # --- check columns ------------------------------------------------------------------------------------
 
 
