@@ -11,7 +11,7 @@ from enum import StrEnum
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.2"  # 1.1: utterances carry lid_language, lid_prob; 1.2: and partner
+SCHEMA_VERSION = "1.3"  # 1.1: utterances carry lid_language, lid_prob; 1.2: and partner; 1.3: segment FLAC
 
 #: Audio inside the platform is always mono at this rate (the Omnilingual storage convention).
 SAMPLE_RATE = 16_000
@@ -160,6 +160,10 @@ SEGMENTS = _schema(
     LABELLED,
     SPEAKER,
     AUDIO_PATH,
+    _f("flac_pack", pa.string(),
+       "Pack of segment FLACs (concatenated files) holding this segment's audio, relative to the output root"),
+    _f("flac_offset", pa.int64(), "Byte offset of this segment's FLAC file in flac_pack"),
+    _f("flac_bytes", pa.int64(), "Size in bytes of this segment's FLAC file in flac_pack"),
     _f("start", pa.float64(), "Start in seconds within the normalized recording"),
     _f("end", pa.float64(), "End in seconds within the normalized recording"),
     SECONDS,

@@ -12,17 +12,18 @@ import hashlib
 import os
 import tempfile
 import uuid
-from pathlib import Path
 from typing import IO
 
 import pyarrow.fs as pafs
+
+_LOCAL = pafs.LocalFileSystem()
 
 
 def resolve(uri: str | os.PathLike[str]) -> tuple[pafs.FileSystem, str]:
     """(filesystem, path inside it) for a local path or a URI."""
     text = os.fspath(uri)
     if "://" not in text:
-        return pafs.LocalFileSystem(), str(Path(text).absolute())
+        return _LOCAL, os.path.abspath(text)
     if text.startswith("s3a://"):  # Hadoop's scheme for the same buckets
         text = "s3://" + text[len("s3a://") :]
     fs, path = pafs.FileSystem.from_uri(text)
@@ -79,8 +80,11 @@ def local_temp_for(uri: str | os.PathLike[str]) -> IO[bytes]:
     return tempfile.NamedTemporaryFile(dir=folder, prefix=".tmp-", delete=False)  # noqa: SIM115
 
 
-def commit_temp(tmp: IO[bytes], uri: str | os.PathLike[str]) -> tuple[int, str]:
-    """Move a file from local_temp_for into place; returns its (size, sha256)."""
+def commit_temp(tmp: IO[bytes], uri: str | os.PathLike[str], sha256: str | None = None) -> tuple[int, str]:
+    """Move a file from local_temp_for into place; returns its (size, sha256).
+
+    A writer that hashed the bytes as it wrote them passes `sha256`, and a local file is not read again.
+    """
     tmp.flush()
     size = tmp.tell()
     tmp.seek(0)
@@ -88,8 +92,9 @@ def commit_temp(tmp: IO[bytes], uri: str | os.PathLike[str]) -> tuple[int, str]:
     fs, path = resolve(uri)
     try:
         if is_local(fs):
-            for block in iter(lambda: tmp.read(1 << 20), b""):
-                digest.update(block)
+            if sha256 is None:
+                for block in iter(lambda: tmp.read(1 << 20), b""):
+                    digest.update(block)
             tmp.close()
             os.replace(tmp.name, path)
         else:
@@ -101,10 +106,49 @@ def commit_temp(tmp: IO[bytes], uri: str | os.PathLike[str]) -> tuple[int, str]:
         tmp.close()
         if os.path.exists(tmp.name):
             os.unlink(tmp.name)
-    return size, digest.hexdigest()
+    return size, sha256 if sha256 is not None and is_local(fs) else digest.hexdigest()
 
 
 def discard_temp(tmp: IO[bytes]) -> None:
     tmp.close()
     if os.path.exists(tmp.name):
         os.unlink(tmp.name)
+
+
+class RangeReader:
+    """Reads byte ranges of files, keeping each file open until close(): many small reads of few files."""
+
+    def __init__(self) -> None:
+        self._local: dict[str, int] = {}
+        self._remote: dict[str, pafs.NativeFile] = {}
+
+    def read(self, uri: str | os.PathLike[str], offset: int, size: int) -> bytes:
+        text = os.fspath(uri)
+        if text in self._local:
+            data = os.pread(self._local[text], size, offset)
+        elif text in self._remote:
+            data = self._remote[text].read_at(size, offset)
+        else:
+            fs, path = resolve(text)
+            if is_local(fs):
+                self._local[text] = os.open(path, os.O_RDONLY)
+            else:
+                self._remote[text] = fs.open_input_file(path)
+            return self.read(text, offset, size)
+        if len(data) != size:
+            raise OSError(f"{text}: {size} bytes wanted at offset {offset}, {len(data)} read")
+        return data
+
+    def close(self) -> None:
+        for fd in self._local.values():
+            os.close(fd)
+        for f in self._remote.values():
+            f.close()
+        self._local.clear()
+        self._remote.clear()
+
+    def __enter__(self) -> RangeReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,4 +1,5 @@
-"""Reading and writing the tables of manifests.schema as Parquet, always through their schema."""
+"""Reading and writing the tables of manifests.schema as Parquet (or Arrow IPC for internal indexes), always
+through their schema."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from omnicorpus.manifests import storage
@@ -28,6 +30,9 @@ def conform(data: pa.Table | pa.RecordBatch | Sequence[Mapping[str, Any]], schem
 
     An unknown column or an absent non-nullable one is a SchemaError: a typo must not pass silently.
     """
+    if isinstance(data, pa.Table) and data.schema.equals(schema, check_metadata=True) and not any(
+            data.column(i).null_count for i, f in enumerate(schema) if not f.nullable):
+        return data
     if isinstance(data, pa.RecordBatch):
         data = pa.Table.from_batches([data])
     elif not isinstance(data, pa.Table):
@@ -52,7 +57,8 @@ def conform(data: pa.Table | pa.RecordBatch | Sequence[Mapping[str, Any]], schem
         if pa.types.is_dictionary(col.type):
             col = col.cast(col.type.value_type)
         try:
-            col = col.cast(field.type)
+            if col.type != field.type:
+                col = col.cast(field.type)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise SchemaError(f"{table_name(schema)}.{field.name}: {exc}") from exc
         if not field.nullable and col.null_count:
@@ -83,6 +89,28 @@ def to_parquet_bytes(table: pa.Table, schema: pa.Schema) -> bytes:
 def write_table(table: pa.Table, uri: str | os.PathLike[str], schema: pa.Schema) -> None:
     """Write one Parquet file atomically."""
     storage.write_bytes_atomic(uri, to_parquet_bytes(table, schema))
+
+
+def to_arrow_bytes(table: pa.Table, schema: pa.Schema) -> bytes:
+    """An Arrow IPC file, uncompressed: for small internal indexes, written and read far faster than Parquet."""
+    table = conform(table, schema)
+    sink = pa.BufferOutputStream()
+    with ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def write_arrow_file(table: pa.Table, uri: str | os.PathLike[str], schema: pa.Schema) -> None:
+    """Write one Arrow IPC file atomically."""
+    storage.write_bytes_atomic(uri, to_arrow_bytes(table, schema))
+
+
+def read_arrow_file(uri: str | os.PathLike[str], schema: pa.Schema) -> pa.Table:
+    fs, path = storage.resolve(uri)
+    with fs.open_input_file(path) as f:
+        table = ipc.open_file(f).read_all()
+    _check_version(table.schema)
+    return conform(table, schema)
 
 
 def read_table(uri: str | os.PathLike[str], schema: pa.Schema, filter: Any = None) -> pa.Table:

@@ -621,3 +621,14 @@ def audio_store_path(pcm_sha256: str) -> str:
     if not _SHA256_RE.match(pcm_sha256 or ""):
         raise ValueError(f"not a lowercase hex SHA-256: {pcm_sha256!r}")
     return f"audio/{pcm_sha256[:2]}/{pcm_sha256[2:4]}/{pcm_sha256}.flac"
+
+
+def segment_pack_path(sha256: str) -> str:
+    """Relative path of a pack of segment FLACs, named by the SHA-256 of its bytes: 'audio/segments/ab/<sha>.pack'.
+
+    A pack is the FLAC files of the segments of one batch of recordings, concatenated; a segment names its
+    pack, offset and size. Sharding then copies bytes instead of decoding recordings and encoding spans.
+    """
+    if not _SHA256_RE.match(sha256 or ""):
+        raise ValueError(f"not a lowercase hex SHA-256: {sha256!r}")
+    return f"audio/segments/{sha256[:2]}/{sha256}.pack"

@@ -17,7 +17,7 @@ import pyarrow as pa
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.keys import segment_id
 from omnicorpus.manifests.schema import RECORDINGS, SAMPLE_RATE, SEGMENTS, Reason, Stage
-from omnicorpus.pipelines.audio import pcm_int16, read_flac
+from omnicorpus.pipelines.audio import encode_flac, pcm_int16, read_flac, segment_pack_path
 from omnicorpus.pipelines.config import SegmentParams as SegmentConfig
 from omnicorpus.pipelines.stage import StageResult, StageSpec, reject_row, rejects_table
 from omnicorpus.pipelines.vad import (
@@ -73,6 +73,8 @@ def segment_recordings(batch: pa.RecordBatch, task: SegmentTask) -> StageResult:
     probabilities = speech_probabilities(audio, batch_streams=cfg.batch_streams)
     kept: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
+    flacs: list[bytes] = []
+    pack_size = 0
     for rec, samples, probs in zip(recordings, audio, probabilities, strict=True):
         n = len(samples)
         regions = speech_regions(probs, n, vad)
@@ -89,6 +91,8 @@ def segment_recordings(batch: pa.RecordBatch, task: SegmentTask) -> StageResult:
             continue
         snr = _snr_db(samples, regions)
         for index, (a, b) in enumerate(spans):
+            flac = encode_flac(samples[a:b])
+            flacs.append(flac)
             pcm_hash = rec["pcm_sha256"] if rec["labelled"] else \
                 hashlib.sha256(pcm_int16(samples[a:b]).tobytes()).hexdigest()
             kept.append({
@@ -96,11 +100,21 @@ def segment_recordings(batch: pa.RecordBatch, task: SegmentTask) -> StageResult:
                 "recording_id": rec["recording_id"], "corpus": rec["corpus"], "split": rec["split"],
                 "language": rec["language"], "source_uri": rec["source_uri"], "license": rec["license"],
                 "labelled": rec["labelled"], "speaker": rec["speaker"], "audio_path": rec["audio_path"],
+                "flac_offset": pack_size, "flac_bytes": len(flac),
                 "start": a / SAMPLE_RATE, "end": b / SAMPLE_RATE, "seconds": (b - a) / SAMPLE_RATE,
                 "speech_seconds": _overlap(regions, a, b) / SAMPLE_RATE, "raw_text": rec["raw_text"],
                 "clip_fraction": rec["clip_fraction"], "snr_db": snr, "pcm_sha256": pcm_hash,
                 "meta": rec["meta"],
             })
+            pack_size += len(flac)
+    if kept:
+        pack = b"".join(flacs)
+        pack_path = segment_pack_path(hashlib.sha256(pack).hexdigest())
+        pack_uri = storage.join(task.output_root, pack_path)
+        if not storage.exists(pack_uri):  # named by its content: a re-run finds it whole
+            storage.write_bytes_atomic(pack_uri, pack)
+        for row in kept:
+            row["flac_pack"] = pack_path
     return StageResult(pa.Table.from_pylist(kept, schema=SEGMENTS), rejects_table(rejected))
 
 

@@ -8,8 +8,8 @@ again and releases share its shards.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import io
 import json
 import tarfile
 from dataclasses import dataclass
@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.schema import SAMPLE_RATE, SEGMENTS, SHARDS, UTTERANCES
-from omnicorpus.manifests.tables import concat, conform, read_table, write_table
+from omnicorpus.manifests.tables import concat, conform, read_arrow_file, write_arrow_file
 from omnicorpus.pipelines.audio import encode_flac, read_flac
 from omnicorpus.pipelines.config import PipelineConfig
 
@@ -38,16 +38,16 @@ def shard_dir(language: str | None, corpus: str, split: str) -> str:
     return f"shards/{language or 'und'}/{corpus}/{split}"
 
 
-def tar_member(name: str, data: bytes) -> tuple[tarfile.TarInfo, io.BytesIO]:
-    """A tar header that depends only on the name and the size."""
+def tar_header(name: str, size: int) -> bytes:
+    """A USTAR header that depends only on the name and the size."""
     info = tarfile.TarInfo(name)
-    info.size = len(data)
+    info.size = size
     info.mtime = 0
     info.mode = 0o644
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     info.type = tarfile.REGTYPE
-    return info, io.BytesIO(data)
+    return info.tobuf(tarfile.USTAR_FORMAT, tarfile.ENCODING, "surrogateescape")
 
 
 def sample_json(seg: dict[str, Any]) -> bytes:
@@ -59,33 +59,38 @@ def sample_json(seg: dict[str, Any]) -> bytes:
 
 
 class _ShardSink:
-    """Streams the samples of one shard into a temporary file, then moves it into place."""
+    """Streams the samples of one shard as a tar into a temporary file, hashing as it writes, then moves it
+    into place. The bytes are those of Python's tarfile in USTAR format (header, data padded to 512 bytes,
+    two zero blocks, padding to a 10240-byte record), written without its per-member overhead."""
 
     def __init__(self, root: str, path: str) -> None:
         self.root, self.path = root, path
         self.tmp = storage.local_temp_for(storage.join(root, path))
-        self.tar = tarfile.open(fileobj=self.tmp, mode="w", format=tarfile.USTAR_FORMAT)  # noqa: SIM115
+        self.sha256 = hashlib.sha256()
+        self.size = 0
         self.utterances: list[dict[str, Any]] = []
         self.seconds = 0.0
 
+    def _write(self, data: bytes) -> None:
+        self.tmp.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+
     def add(self, seg: dict[str, Any], flac: bytes) -> None:
         for suffix, data in (("flac", flac), ("json", sample_json(seg))):
-            self.tar.addfile(*tar_member(f"{seg['segment_id']}.{suffix}", data))
+            pad = tarfile.NUL * (-len(data) % tarfile.BLOCKSIZE)
+            self._write(b"".join((tar_header(f"{seg['segment_id']}.{suffix}", len(data)), data, pad)))
         self.seconds += seg["seconds"]
         self.utterances.append(seg)
 
-    @property
-    def size(self) -> int:
-        return self.tmp.tell()
-
     def discard(self) -> None:
-        self.tar.close()
         storage.discard_temp(self.tmp)
 
     def close(self, meta: dict[str, str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """(shard row, utterance rows) once the tar is in place."""
-        self.tar.close()
-        size, sha256 = storage.commit_temp(self.tmp, storage.join(self.root, self.path))
+        end = self.size + 2 * tarfile.BLOCKSIZE
+        self._write(tarfile.NUL * (2 * tarfile.BLOCKSIZE + (-end) % tarfile.RECORDSIZE))
+        size, sha256 = storage.commit_temp(self.tmp, storage.join(self.root, self.path), self.sha256.hexdigest())
         shard = {"path": self.path, **meta, "num_samples": len(self.utterances), "seconds": self.seconds,
                  "bytes": size, "sha256": sha256}
         utterances = [{
@@ -107,10 +112,33 @@ def group_digest(segments: list[dict[str, Any]], config_digest: str) -> str:
 
 
 def group_index(shard_path: str) -> tuple[str, str]:
-    """(shards, utterances) index files of the group a shard belongs to; the shards file is written last."""
+    """(shards, utterances) index files (Arrow IPC) of the group a shard belongs to; the shards file is written
+    last, so its presence means the group is whole."""
     folder, name = shard_path.rsplit("/", 1)
     stem = f"{folder}/{name.split('-')[0]}"
-    return f"{stem}.shards.parquet", f"{stem}.utterances.parquet"
+    return f"{stem}.shards.arrow", f"{stem}.utterances.arrow"
+
+
+class _SegmentAudio:
+    """The FLAC bytes of each segment: copied from its pack, or (segments made before packs existed) cut from
+    its recording and encoded."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.packs = storage.RangeReader()
+        self.recording: tuple[str | None, Any] = (None, None)
+
+    def flac(self, seg: dict[str, Any]) -> bytes:
+        if seg["flac_pack"] is not None:
+            return self.packs.read(storage.join(self.root, seg["flac_pack"]), seg["flac_offset"], seg["flac_bytes"])
+        if self.recording[0] != seg["audio_path"]:
+            uri = storage.join(self.root, seg["audio_path"])
+            self.recording = (seg["audio_path"], read_flac(storage.read_bytes(uri)))
+        a, b = round(seg["start"] * SAMPLE_RATE), round(seg["end"] * SAMPLE_RATE)
+        return encode_flac(self.recording[1][a:b])
+
+    def close(self) -> None:
+        self.packs.close()
 
 
 def write_group_shards(table: pa.Table, task: ShardTask) -> pa.Table:
@@ -125,31 +153,32 @@ def write_group_shards(table: pa.Table, task: ShardTask) -> pa.Table:
     name = f"{folder}/{digest}-{{:06d}}.tar"
     shards_index, utterances_index = (storage.join(task.output_root, p) for p in group_index(name.format(0)))
     if storage.exists(shards_index):  # this exact group was written whole before
-        return read_table(shards_index, SHARDS)
+        return read_arrow_file(shards_index, SHARDS)
     shards: list[dict[str, Any]] = []
     utterances: list[dict[str, Any]] = []
     sink = _ShardSink(task.output_root, name.format(0))
-    audio_path, audio = None, None
-    for seg in segments:
-        if seg["audio_path"] != audio_path:
-            audio_path = seg["audio_path"]
-            audio = read_flac(storage.read_bytes(storage.join(task.output_root, audio_path)))
-        a, b = round(seg["start"] * SAMPLE_RATE), round(seg["end"] * SAMPLE_RATE)
-        sink.add(seg, encode_flac(audio[a:b]))
-        if sink.size >= task.target_bytes:
-            shard, utts = sink.close(meta)
-            shards.append(shard)
-            utterances.extend(utts)
-            sink = _ShardSink(task.output_root, name.format(len(shards)))
+    with contextlib.closing(_SegmentAudio(task.output_root)) as audio:
+        for seg in segments:
+            try:
+                sink.add(seg, audio.flac(seg))
+            except BaseException:
+                sink.discard()
+                raise
+            if sink.size >= task.target_bytes:
+                shard, utts = sink.close(meta)
+                shards.append(shard)
+                utterances.extend(utts)
+                sink = _ShardSink(task.output_root, name.format(len(shards)))
     if sink.utterances:
         shard, utts = sink.close(meta)
         shards.append(shard)
         utterances.extend(utts)
     else:
         sink.discard()
-    write_table(conform(utterances, UTTERANCES), utterances_index, UTTERANCES)
-    write_table(conform(shards, SHARDS), shards_index, SHARDS)
-    return conform(shards, SHARDS)
+    shards_table = conform(shards, SHARDS)
+    write_arrow_file(conform(utterances, UTTERANCES), utterances_index, UTTERANCES)
+    write_arrow_file(shards_table, shards_index, SHARDS)
+    return shards_table
 
 
 def shard_spec_task(cfg: PipelineConfig) -> ShardTask:
@@ -168,5 +197,5 @@ def run_shards(cfg: PipelineConfig, accepted: DataFrame | None) -> tuple[pa.Tabl
         accepted.groupBy(*keys).applyInArrow(lambda t: write_group_shards(t, task), from_arrow_schema(SHARDS))
         .toArrow(), SHARDS)
     groups = sorted({group_index(p)[1] for p in shards.column("path").to_pylist()})
-    utterances = concat((read_table(storage.join(cfg.output, g), UTTERANCES) for g in groups), UTTERANCES)
+    utterances = concat((read_arrow_file(storage.join(cfg.output, g), UTTERANCES) for g in groups), UTTERANCES)
     return shards, utterances

@@ -87,6 +87,8 @@ CHECK_COLUMNS: dict[str, dict[str, str]] = {
         "text_nonempty": "not labelled, or the normalized text is not null nor blank",
         "duration_error": "|end - start - seconds|",
         "recording_known": "recording_id is a recording of the recordings table",
+        "flac_in_pack": "flac_pack is a file under the output root holding flac_offset + flac_bytes bytes, or null "
+                        "(a segment made before schema 1.3: cut from its recording when sharded)",
     },
     "utterances": {
         "language_valid": "language is null or a valid {ISO 639-3}_{ISO 15924} code",
@@ -234,6 +236,7 @@ def _specific(table: str, params: SuiteParams) -> list[gxe.Expectation]:
             _small("duration_error", c["duration_error"]),
             gxe.ExpectColumnValuesToBeBetween(column="lid_prob", min_value=0.0, max_value=1.0),
             _true("recording_known", c["recording_known"]),
+            _true("flac_in_pack", c["flac_in_pack"]),
             gxe.ExpectColumnValuesToMatchRegex(column="pcm_sha256", regex=_SHA256),
             _no_key_separators("segment_id"),
         ]
@@ -379,6 +382,15 @@ def _shard_columns(shards: pl.DataFrame, release_dir: Path) -> pl.DataFrame:
                                       "all_16k_mono": pl.Boolean, "flac_members": pl.Int64})
 
 
+def _flac_in_pack(df: pl.DataFrame, root: Path) -> pl.Series:
+    sizes: dict[str, int] = {}
+    for pack in df["flac_pack"].drop_nulls().unique().to_list():
+        sizes[pack] = (root / pack).stat().st_size if (root / pack).is_file() else -1
+    ends = df.select(pl.col("flac_offset") + pl.col("flac_bytes")).to_series().to_list()
+    return pl.Series([p is None or (e is not None and 0 < e <= sizes[p])
+                      for p, e in zip(df["flac_pack"].to_list(), ends, strict=True)], dtype=pl.Boolean)
+
+
 def _derive(table: str, df: pl.DataFrame, ctx: _Context) -> dict[str, pl.Series]:
     """The check columns of one table; a column whose inputs are missing is left out (its checks fail)."""
     makers: dict[str, Callable[[], pl.Series]] = {}
@@ -400,6 +412,7 @@ def _derive(table: str, df: pl.DataFrame, ctx: _Context) -> dict[str, pl.Series]
         makers["text_nonempty"] = lambda: _text_nonempty(df["text"], df["labelled"])
         recordings = ctx.frames.get("recordings", empty)
         makers["recording_known"] = lambda: df["recording_id"].is_in(recordings["recording_id"])
+        makers["flac_in_pack"] = lambda: _flac_in_pack(df, ctx.output_root or Path())
     elif table == "utterances":
         makers["text_nonempty"] = lambda: _text_nonempty(df["text"], df["raw_text"].is_not_null())
         makers["span_splits"] = lambda: df.select(

@@ -164,3 +164,14 @@ def test_the_stage_tables_are_validated_with_the_output_root(pipeline_run, tmp_p
     assert ("segments", "expect_column_values_to_be_between", "seconds") in failed, failed
     assert {c.table for c in verdict.failures()} == {"segments"}, failed
     _assert_docs(verdict, out / "quality" / report.release.id / "data_docs")
+
+
+def test_a_truncated_segment_pack_fails_the_stage_checks(pipeline_run, tmp_path):
+    cfg, report = pipeline_run
+    out = tmp_path / "out"
+    shutil.copytree(cfg.output, out)
+    pack = next((out / "audio" / "segments").rglob("*.pack"))
+    pack.write_bytes(pack.read_bytes()[:-1])
+    verdict = validate_release(out / "releases" / report.release.id, output_root=out)
+    failed = {(c.table, c.column) for c in verdict.failures()}
+    assert failed == {("segments", "flac_in_pack")}, failed

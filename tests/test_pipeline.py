@@ -12,6 +12,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import soundfile as sf
@@ -111,6 +112,29 @@ def test_the_release_is_complete_and_consistent(pipeline_run):
     assert abs(pc.sum(summary.column("hours")).as_py() * 3600 - pc.sum(utterances.column("seconds")).as_py()) < 1e-6
     assert info["counts"]["languages"] >= 24
     assert set(utterances.column("split").to_pylist()) == {"train", "dev", "test"}
+
+
+def test_each_shard_sample_is_its_segment_span_of_the_recording(pipeline_run):
+    """Shards copy the segment FLACs stored at segment time: the audio must be exactly the span."""
+    import tarfile
+
+    from omnicorpus.manifests.schema import SAMPLE_RATE, SEGMENTS
+    from omnicorpus.pipelines.audio import read_flac
+
+    cfg, report = pipeline_run
+    segments = {s["segment_id"]: s for s in read_table(table_uri(cfg.output, "accepted"), SEGMENTS).to_pylist()}
+    checked = 0
+    for shard in report.release.table("shards").column("path").to_pylist():
+        with tarfile.open(report.release.path / shard) as tar:
+            for member in tar.getmembers():
+                if not member.name.endswith(".flac"):
+                    continue
+                seg = segments[member.name.removesuffix(".flac")]
+                recording = read_flac(Path(cfg.output) / seg["audio_path"])
+                a, b = round(seg["start"] * SAMPLE_RATE), round(seg["end"] * SAMPLE_RATE)
+                assert np.array_equal(read_flac(tar.extractfile(member).read()), recording[a:b]), member.name
+                checked += 1
+    assert checked == report.release.info["counts"]["utterances"] > 50
 
 
 def test_a_second_run_over_unchanged_sources_changes_nothing(pipeline_run, spark, tmp_path):

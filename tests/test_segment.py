@@ -12,7 +12,7 @@ import torch
 from omnicorpus.manifests.schema import RECORDINGS, SAMPLE_RATE
 from omnicorpus.manifests.tables import conform
 from omnicorpus.pipelines import vad
-from omnicorpus.pipelines.audio import audio_metrics, audio_store_path, decode_audio, encode_flac
+from omnicorpus.pipelines.audio import audio_metrics, audio_store_path, decode_audio, encode_flac, read_flac
 from omnicorpus.pipelines.config import SegmentParams
 from omnicorpus.pipelines.segment import segment_spec
 from omnicorpus.pipelines.stage import run_local
@@ -68,6 +68,15 @@ def _recordings(tmp_path, audio: dict[str, np.ndarray], labelled: bool) -> pa.Ta
     return conform(rows, RECORDINGS)
 
 
+def _assert_pack_holds_each_span(root, segments: list[dict], audio: dict[str, np.ndarray]) -> None:
+    """Each segment's FLAC, read from its pack at its offset, is the segment's span of the recording."""
+    for seg in segments:
+        data = (root / seg["flac_pack"]).read_bytes()[seg["flac_offset"]:seg["flac_offset"] + seg["flac_bytes"]]
+        a, b = round(seg["start"] * SAMPLE_RATE), round(seg["end"] * SAMPLE_RATE)
+        expected = read_flac(encode_flac(audio[seg["source_uri"]]))[a:b]  # the stored recording, quantized
+        assert np.array_equal(read_flac(data), expected), seg["segment_id"]
+
+
 def test_long_form_recordings_are_cut_in_pauses(sample_corpus, tmp_path):
     manifest = json.loads((sample_corpus / "MANIFEST.json").read_text())
     audio = {p: a for p, a in _sample_audio(sample_corpus, 0).items() if p in manifest["longform_speech"]}
@@ -93,6 +102,8 @@ def test_long_form_recordings_are_cut_in_pauses(sample_corpus, tmp_path):
                 assert not inside, f"{name}: cut at {edge:.2f} s inside speech {inside}"
         starts = [seg["start"] for seg in sorted(segs, key=lambda s: s["segment_id"])]
         assert starts == sorted(starts)
+    assert len({seg["flac_pack"] for seg in segments}) == 1, "one pack per batch of recordings"
+    _assert_pack_holds_each_span(tmp_path, segments, audio)
 
 
 def test_labelled_clips_are_trimmed_and_silence_rejected(sample_corpus, tmp_path):
@@ -108,3 +119,4 @@ def test_labelled_clips_are_trimmed_and_silence_rejected(sample_corpus, tmp_path
         assert seg["start"] >= 0.9, f"{name}: a second of leading silence is trimmed"
         assert seg["end"] <= len(padded[name]) / SAMPLE_RATE - 0.85  # 30 ms pad + a 32 ms window
         assert seg["raw_text"] == "maneno" and seg["segment_id"].endswith("-0000")
+    _assert_pack_holds_each_span(tmp_path, list(kept.values()), padded)

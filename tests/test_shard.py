@@ -9,13 +9,14 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 import webdataset as wds
 
 from omnicorpus.manifests.keys import segment_id
 from omnicorpus.manifests.schema import SEGMENTS
 from omnicorpus.manifests.tables import conform
-from omnicorpus.pipelines.audio import audio_store_path, encode_flac
+from omnicorpus.pipelines.audio import audio_store_path, encode_flac, read_flac, segment_pack_path
 from omnicorpus.pipelines.shard import ShardTask, group_index, write_group_shards
 
 
@@ -43,6 +44,21 @@ def _segments(root: Path, n: int = 6) -> list[dict]:
             "text": f"satz nummer {i}", "pcm_sha256": sha,
         })
     return rows
+
+
+def _packed(root: Path, rows: list[dict]) -> list[dict]:
+    """The rows with their segment FLACs in one pack, as the segment stage stores them."""
+    flacs = []
+    for row in rows:
+        audio = read_flac(root / row["audio_path"])
+        flacs.append(encode_flac(audio[round(row["start"] * 16000):round(row["end"] * 16000)]))
+    pack = b"".join(flacs)
+    rel = segment_pack_path(hashlib.sha256(pack).hexdigest())
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / rel).write_bytes(pack)
+    offsets = np.cumsum([0] + [len(f) for f in flacs]).tolist()
+    return [{**row, "flac_pack": rel, "flac_offset": offsets[i], "flac_bytes": len(flacs[i])}
+            for i, row in enumerate(rows)]
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -105,3 +121,35 @@ def test_an_unchanged_group_is_not_written_again(tmp_path):
     assert (tmp_path / shards_index).exists() and (tmp_path / utterances_index).exists()
     changed = write_group_shards(conform(rows[:-1], SEGMENTS), task)
     assert changed.column("path")[0].as_py() != first.column("path")[0].as_py()
+
+
+def test_shards_copied_from_packs_equal_shards_cut_from_recordings(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    cut = _segments(a)
+    packed = _packed(b, _segments(b))
+    shards_a = write_group_shards(conform(cut, SEGMENTS), ShardTask(str(a), 40_000, "cfg"))
+    shards_b = write_group_shards(conform(packed, SEGMENTS), ShardTask(str(b), 40_000, "cfg"))
+    assert shards_a.to_pylist() == shards_b.to_pylist()
+    assert _tree(a) == _tree(b)
+
+
+def test_a_truncated_pack_is_an_error_not_a_short_sample(tmp_path):
+    rows = _packed(tmp_path, _segments(tmp_path))
+    pack = tmp_path / rows[0]["flac_pack"]
+    pack.write_bytes(pack.read_bytes()[:-100])
+    with pytest.raises(OSError, match="bytes wanted"):
+        write_group_shards(conform(rows, SEGMENTS), ShardTask(str(tmp_path), 1 << 30, "cfg"))
+    assert not [p for p in (tmp_path / "shards").rglob("*") if p.is_file()], "nothing of a failed group is left"
+
+
+def test_shard_bytes_are_exactly_those_of_pythons_tarfile(tmp_path):
+    rows = _packed(tmp_path, _segments(tmp_path))
+    shards = write_group_shards(conform(rows, SEGMENTS), ShardTask(str(tmp_path), 1 << 30, "cfg"))
+    path = tmp_path / shards.column("path")[0].as_py()
+    with tarfile.open(path) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    expected = io.BytesIO()
+    with tarfile.open(fileobj=expected, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for member, data in members:
+            tar.addfile(member, io.BytesIO(data))
+    assert len(members) == 12 and path.read_bytes() == expected.getvalue()
