@@ -153,3 +153,18 @@ def test_shard_bytes_are_exactly_those_of_pythons_tarfile(tmp_path):
         for member, data in members:
             tar.addfile(member, io.BytesIO(data))
     assert len(members) == 12 and path.read_bytes() == expected.getvalue()
+
+
+@pytest.mark.parametrize("name", ["a.flac", "cv-0123456789abcdef01234567-0000.json", "x" * 100, "y" * 101,
+                                  "Ünïcode-ключ.json", "deep/" * 30 + "z.flac"])
+@pytest.mark.parametrize("size", [0, 1, 511, 512, 123_456_789, 8**11 - 1, 8**11 + 5])
+def test_tar_headers_equal_tarfiles_own(name, size):
+    from omnicorpus.pipelines.shard import _tarfile_header, tar_header
+
+    try:
+        expected = _tarfile_header(name, size)
+    except ValueError as exc:  # USTAR cannot hold it: ours refuses it the same way
+        with pytest.raises(ValueError, match=str(exc)):
+            tar_header(name, size)
+        return
+    assert tar_header(name, size) == expected
