@@ -89,6 +89,10 @@ class FilterParams:
 @dataclass(frozen=True)
 class ShardParams:
     target_bytes: int = 1 << 30
+    # A (language, corpus, split) group of more FLAC bytes than this is written by several Spark tasks, each
+    # a part of it picked by a hash of the segment key: the largest languages neither hold one task for
+    # hours nor need their whole group in one worker's memory.
+    task_bytes: int = 16 << 30
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,9 @@ class PipelineConfig:
     def stages_digest(self) -> str:
         """Hash of the stage parameters alone: what a shard's content depends on besides its segments.
         Adding a source leaves it unchanged, so the shards of other corpora are kept."""
-        return hashlib.sha256(json.dumps(self.stage_params(), sort_keys=True).encode()).hexdigest()[:16]
+        params = self.stage_params()
+        params["shard"].pop("task_bytes")  # it decides which segments share a shard, and those are hashed anyway
+        return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 
 
 _SECTIONS: dict[str, type] = {
@@ -208,6 +214,8 @@ def _check_values(cfg: PipelineConfig, problems: list[str]) -> None:
         problems.append("langid.min_prob: must be between 0 and 1")
     if cfg.shard.target_bytes < 1 << 16:
         problems.append("shard.target_bytes: must be at least 65536")
+    if cfg.shard.task_bytes < cfg.shard.target_bytes:
+        problems.append("shard.task_bytes: must be at least shard.target_bytes")
 
 
 def _check_source(src: SourceConfig, where: str, problems: list[str]) -> None:

@@ -207,15 +207,27 @@ def shard_spec_task(cfg: PipelineConfig) -> ShardTask:
 
 
 def run_shards(cfg: PipelineConfig, accepted: DataFrame | None) -> tuple[pa.Table, pa.Table]:
-    """Shard these segments, one Spark task per (language, corpus, split); (shards, utterances)."""
+    """Shard these segments, one Spark task per (language, corpus, split) group, or per part of a group
+    larger than `shard.task_bytes`; (shards, utterances)."""
+    from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 
     if accepted is None:
         return SHARDS.empty_table(), UTTERANCES.empty_table()
     task = shard_spec_task(cfg)
     keys = ["language", "corpus", "split"]
+    # segments made before packs: about a byte per sample
+    size = F.coalesce(F.col("flac_bytes"), (F.col("seconds") * SAMPLE_RATE).cast("long"))
+    parts = accepted.groupBy(*keys).agg(
+        F.greatest(F.lit(1), F.ceil(F.sum(size) / cfg.shard.task_bytes)).cast("long").alias("_parts"))
+    parts = parts.select(*(F.col(k).alias(f"_{k}") for k in keys), "_parts")
+    same_group = [accepted[k].eqNullSafe(parts[f"_{k}"]) for k in keys]  # null language: `und`
+    with_part = (accepted.join(F.broadcast(parts), same_group)
+                 .withColumn("_part", F.pmod(F.xxhash64("segment_id"), F.col("_parts")))
+                 .drop("_parts", *(f"_{k}" for k in keys)))
     shards = conform(
-        accepted.groupBy(*keys).applyInArrow(lambda t: write_group_shards(t, task), from_arrow_schema(SHARDS))
+        with_part.groupBy(*keys, "_part")
+        .applyInArrow(lambda t: write_group_shards(t.drop_columns(["_part"]), task), from_arrow_schema(SHARDS))
         .toArrow(), SHARDS)
     groups = sorted({group_index(p)[1] for p in shards.column("path").to_pylist()})
     utterances = concat((read_arrow_file(storage.join(cfg.output, g), UTTERANCES) for g in groups), UTTERANCES)

@@ -168,3 +168,38 @@ def test_tar_headers_equal_tarfiles_own(name, size):
             tar_header(name, size)
         return
     assert tar_header(name, size) == expected
+
+
+def test_a_group_larger_than_task_bytes_is_written_by_several_tasks(pipeline_run, spark, tmp_path):
+    import dataclasses
+
+    import polars as pl
+
+    from omnicorpus.pipelines.config import ShardParams
+    from omnicorpus.pipelines.shard import run_shards
+    from omnicorpus.pipelines.table_store import read_df
+
+    cfg, _ = pipeline_run
+    accepted = read_df(spark, cfg.output, "accepted")
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        out.mkdir()
+        (out / "audio").symlink_to(Path(cfg.output) / "audio", target_is_directory=True)
+        small = dataclasses.replace(cfg, output=str(out), shard=ShardParams(target_bytes=1 << 16, task_bytes=1 << 18))
+        runs.append(run_shards(small, accepted))
+    (shards, utterances), (shards_again, _) = runs
+    assert sorted(shards.to_pylist(), key=str) == sorted(shards_again.to_pylist(), key=str), "deterministic"
+    keys = utterances.column("key").to_pylist()
+    assert len(keys) == len(set(keys)) == accepted.count(), "every accepted segment in exactly one shard"
+
+    segments = pl.from_arrow(accepted.select("language", "corpus", "split", "flac_bytes").toArrow())
+    expected = segments.group_by("language", "corpus", "split").agg(
+        (pl.col("flac_bytes").sum() / (1 << 18)).ceil().cast(pl.Int64).alias("parts"))
+    written = pl.from_arrow(shards).with_columns(pl.col("path").str.extract(r"/([0-9a-f]{16})-").alias("digest")) \
+        .group_by("language", "corpus", "split").agg(pl.col("digest").n_unique().alias("tasks"))
+    both = expected.join(written, on=["language", "corpus", "split"], nulls_equal=True)
+    assert both.height == expected.height
+    assert (both["tasks"] <= both["parts"]).all(), "a group is cut into at most its number of parts"
+    assert both.filter(pl.col("parts") == 1)["tasks"].to_list() == [1] * both.filter(pl.col("parts") == 1).height
+    assert both["tasks"].max() >= 3, "the long-form groups are written by several tasks"
