@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from omnicorpus.manifests.schema import RECORDINGS, SEGMENTS
 from omnicorpus.pipelines.config import PipelineConfig
 from omnicorpus.pipelines.dedup import dedup_spec
 from omnicorpus.pipelines.filter import filter_spec
@@ -52,7 +53,7 @@ def run_curate(cfg: PipelineConfig, spark: SparkSession) -> tuple[int, int, int]
     """Per-recording stages over the recordings no earlier run curated: (recordings, segments, rejects)."""
     root = cfg.output
     clean_uncommitted(root)
-    recordings = read_df(spark, root, "recordings")
+    recordings = read_df(spark, root, "recordings", RECORDINGS)
     if recordings is None:
         return 0, 0, 0
     curated = read_df(spark, root, "curated")
@@ -77,7 +78,7 @@ def run_curate(cfg: PipelineConfig, spark: SparkSession) -> tuple[int, int, int]
 def run_dedup(cfg: PipelineConfig, spark: SparkSession) -> tuple[int, int]:
     """Dedup over every segment of the corpus: (accepted, rejects). Skipped when its input is unchanged."""
     root = cfg.output
-    segments = read_df(spark, root, "segments")
+    segments = read_df(spark, root, "segments", SEGMENTS)
     if segments is None:
         return 0, 0
     increment = increment_id("dedup", [r.segment_id for r in segments.select("segment_id").collect()])

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from omnicorpus.corpus.withdrawals import load_withdrawals, withdraw_spec
 from omnicorpus.manifests.release import Release, build_release, latest_release, move_latest
-from omnicorpus.manifests.schema import REJECTS
+from omnicorpus.manifests.schema import REJECTS, SEGMENTS
 from omnicorpus.manifests.tables import read_table
 from omnicorpus.pipelines.config import PipelineConfig
 from omnicorpus.pipelines.curate import CurateReport, curate
@@ -57,7 +57,7 @@ def release_segments(cfg: PipelineConfig, spark: SparkSession) -> DataFrame | No
     """The accepted segments less what the community withdrawal register names; the withdrawn ones are
     written as rejects (stage `community`, reason `withdrawn`), recomputed whenever either changes."""
     root = cfg.output
-    accepted = read_df(spark, root, "accepted")
+    accepted = read_df(spark, root, "accepted", SEGMENTS)
     withdrawals = load_withdrawals(root)
     if accepted is None or not withdrawals:
         return accepted

@@ -31,12 +31,21 @@ def table_uri(root: str, table: str) -> str:
     return storage.join(root, "tables", table)
 
 
-def read_df(spark: SparkSession, root: str, table: str) -> DataFrame | None:
-    """A stage table as a DataFrame (partition columns included), or None before its first write."""
+def read_df(spark: SparkSession, root: str, table: str, schema: pa.Schema | None = None) -> DataFrame | None:
+    """A stage table as a DataFrame (partition columns included), or None before its first write.
+
+    With its contract `schema`, files written before a column was added read that column as nulls (Spark
+    would otherwise take the columns of whichever file it looks at first).
+    """
     uri = table_uri(root, table)
     if not storage.exists(uri):
         return None
-    return spark.read.option("basePath", uri).parquet(uri if "://" in uri else "file://" + uri)
+    reader = spark.read.option("basePath", uri)
+    if schema is not None:
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        reader = reader.schema(from_arrow_schema(schema))
+    return reader.parquet(uri if "://" in uri else "file://" + uri)
 
 
 def _dataset(uri: str) -> ds.Dataset | None:

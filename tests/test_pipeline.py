@@ -194,3 +194,28 @@ def test_a_release_failing_the_gate_is_kept_but_latest_does_not_move(pipeline_ru
     assert {(c.table, c.column) for c in report.verdict.failures()} >= {("shards", "sha256")}
     assert latest_release(out).id == "v0001", "latest stays on the last release that passed"
     assert (out / "releases" / "v0002" / "release.json").exists(), "the failing release is kept for inspection"
+
+
+def test_segments_written_before_packs_shard_to_the_same_bytes(pipeline_run, spark, tmp_path):
+    """An output root from schema 1.2 (segments without their FLAC packs) still makes the same release:
+    those segments are cut from their recordings, and the quality gate accepts them."""
+    import pyarrow.parquet as pq
+
+    from omnicorpus.pipelines.run import make_release
+
+    cfg, report = pipeline_run
+    out = tmp_path / "out"
+    shutil.copytree(cfg.output, out)
+    for folder in ("shards", "releases", "quality"):
+        shutil.rmtree(out / folder, ignore_errors=True)
+    stripped = 0
+    for i, part in enumerate(sorted((out / "tables" / "accepted").rglob("*.parquet"))):
+        if i % 2 == 0:
+            table = pq.read_table(part)
+            pq.write_table(table.drop_columns(["flac_pack", "flac_offset", "flac_bytes"]), part)
+            stripped += 1
+    assert stripped >= 5
+    release, new, verdict = make_release(dataclasses.replace(cfg, output=str(out)), spark)
+    assert new and verdict is not None and verdict.passed, verdict and verdict.failures()
+    assert release.table("shards").to_pylist() == report.release.table("shards").to_pylist()
+    assert release.table("utterances").equals(report.release.table("utterances"))
