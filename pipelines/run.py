@@ -19,7 +19,7 @@ from omnicorpus.manifests.tables import read_table
 from omnicorpus.pipelines.config import PipelineConfig
 from omnicorpus.pipelines.curate import CurateReport, curate
 from omnicorpus.pipelines.ingest import IngestReport, run_ingest
-from omnicorpus.pipelines.shard import run_shards
+from omnicorpus.pipelines.shard import run_shards_once
 from omnicorpus.pipelines.spark import run_on_spark
 from omnicorpus.pipelines.table_store import (
     committed_increments,
@@ -73,11 +73,19 @@ def release_segments(cfg: PipelineConfig, spark: SparkSession) -> DataFrame | No
     return out.kept
 
 
+def shard_input_key(cfg: PipelineConfig) -> str:
+    """What the shards of a release depend on: the accepted segments (named by dedup's committed increment),
+    the withdrawals, and the stage parameters."""
+    withdrawals = [json.dumps(dataclasses.asdict(w), sort_keys=True) for w in load_withdrawals(cfg.output)]
+    return increment_id("shard", [*committed_increments(cfg.output, "dedup"), *withdrawals,
+                                  f"stages={cfg.stages_digest()}", f"task_bytes={cfg.shard.task_bytes}"])
+
+
 def make_release(cfg: PipelineConfig, spark: SparkSession) -> tuple[Release, bool, Verdict | None]:
     """Shard what is accepted, make a release of it and validate it: `latest` moves to it only when it passes
     the quality gate; a failing release stays for inspection. (release, new, verdict); no verdict when the
     content is that of the latest release, which passed when it was made."""
-    shards, utterances = run_shards(cfg, release_segments(cfg, spark))
+    shards, utterances = run_shards_once(cfg, shard_input_key(cfg), lambda: release_segments(cfg, spark))
     rejects = read_table(table_uri(cfg.output, "rejects"), REJECTS)
     release, new = build_release(cfg.output, shards, utterances, rejects, config_hash=cfg.digest(),
                                  extra={"sources": [s.name for s in cfg.sources], "params": cfg.stage_params()})

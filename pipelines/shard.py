@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -229,6 +230,26 @@ def run_shards(cfg: PipelineConfig, accepted: DataFrame | None) -> tuple[pa.Tabl
         with_part.groupBy(*keys, "_part")
         .applyInArrow(lambda t: write_group_shards(t.drop_columns(["_part"]), task), from_arrow_schema(SHARDS))
         .toArrow(), SHARDS)
+    return shards, group_utterances(cfg.output, shards)
+
+
+def group_utterances(root: str, shards: pa.Table) -> pa.Table:
+    """The utterances of these shards, from their groups' indexes."""
     groups = sorted({group_index(p)[1] for p in shards.column("path").to_pylist()})
-    utterances = concat((read_arrow_file(storage.join(cfg.output, g), UTTERANCES) for g in groups), UTTERANCES)
+    return concat((read_arrow_file(storage.join(root, g), UTTERANCES) for g in groups), UTTERANCES)
+
+
+def run_shards_once(cfg: PipelineConfig, input_key: str,
+                    accepted: Callable[[], DataFrame | None]) -> tuple[pa.Table, pa.Table]:
+    """run_shards, unless these exact inputs (`input_key`) were sharded before: then that run's shards are
+    read back and Spark is not started on them. The record is written only once every group is whole, and
+    is trusted only while every group's index is there."""
+    record = storage.join(cfg.output, "tables", "_shard_runs", f"{input_key}.shards.arrow")
+    if storage.exists(record):
+        shards = read_arrow_file(record, SHARDS)
+        indexes = {group_index(p)[0] for p in shards.column("path").to_pylist()}
+        if all(storage.exists(storage.join(cfg.output, i)) for i in indexes):  # unless shards were deleted
+            return shards, group_utterances(cfg.output, shards)
+    shards, utterances = run_shards(cfg, accepted())
+    write_arrow_file(shards, record, SHARDS)
     return shards, utterances

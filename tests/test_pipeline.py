@@ -148,6 +148,24 @@ def test_a_second_run_over_unchanged_sources_changes_nothing(pipeline_run, spark
     assert _files(out, "") == before
 
 
+def test_a_release_of_unchanged_inputs_reads_its_shards_back(pipeline_run, spark, tmp_path):
+    """The shard step records what it made for its inputs: with the same accepted segments, withdrawals and
+    parameters it reads that back, and runs no Spark job over the segments (here: their files are gone)."""
+    from omnicorpus.pipelines.run import make_release, shard_input_key
+
+    cfg, report = pipeline_run
+    out = tmp_path / "out"
+    shutil.copytree(cfg.output, out)
+    copy = dataclasses.replace(cfg, output=str(out))
+    assert (out / "tables" / "_shard_runs" / f"{shard_input_key(copy)}.shards.arrow").is_file()
+    for part in (out / "tables" / "accepted").rglob("*.parquet"):
+        part.unlink()
+    release, new, _ = make_release(copy, spark)
+    assert not new and release.id == report.release.id
+    assert shard_input_key(dataclasses.replace(copy, shard=dataclasses.replace(cfg.shard, task_bytes=1 << 31))) \
+        != shard_input_key(copy)
+
+
 def _with_extra_source(cfg, out: Path, tmp_path: Path):
     """The config over a copy of the output, with a new source of two English clips."""
     extra = tmp_path / "extra"
