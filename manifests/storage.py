@@ -83,7 +83,7 @@ def local_temp_for(uri: str | os.PathLike[str]) -> IO[bytes]:
 def commit_temp(tmp: IO[bytes], uri: str | os.PathLike[str], sha256: str | None = None) -> tuple[int, str]:
     """Move a file from local_temp_for into place; returns its (size, sha256).
 
-    A writer that hashed the bytes as it wrote them passes `sha256`, and a local file is not read again.
+    A writer that hashed the bytes as it wrote them passes `sha256`, and they are not hashed again.
     """
     tmp.flush()
     size = tmp.tell()
@@ -100,13 +100,14 @@ def commit_temp(tmp: IO[bytes], uri: str | os.PathLike[str], sha256: str | None 
         else:
             with fs.open_output_stream(path) as out:
                 for block in iter(lambda: tmp.read(1 << 20), b""):
-                    digest.update(block)
+                    if sha256 is None:
+                        digest.update(block)
                     out.write(block)
     finally:
         tmp.close()
         if os.path.exists(tmp.name):
             os.unlink(tmp.name)
-    return size, sha256 if sha256 is not None and is_local(fs) else digest.hexdigest()
+    return size, sha256 if sha256 is not None else digest.hexdigest()
 
 
 def discard_temp(tmp: IO[bytes]) -> None:
@@ -146,9 +147,3 @@ class RangeReader:
             f.close()
         self._local.clear()
         self._remote.clear()
-
-    def __enter__(self) -> RangeReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

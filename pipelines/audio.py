@@ -580,7 +580,11 @@ def audio_metrics(samples: np.ndarray) -> AudioMetrics:
 
 def encode_flac(samples: np.ndarray) -> bytes:
     """16 kHz mono 16-bit FLAC bytes of the samples, deterministic (same samples -> same bytes)."""
-    pcm = pcm_int16(samples)
+    return encode_pcm16(pcm_int16(samples))
+
+
+def encode_pcm16(pcm: np.ndarray) -> bytes:
+    """encode_flac of samples already quantized by pcm_int16 (for a caller that also hashes the PCM)."""
     buf = io.BytesIO()
     with sf.SoundFile(
         buf, mode="w", samplerate=SAMPLE_RATE, channels=1, format="FLAC", subtype="PCM_16"
@@ -593,8 +597,8 @@ def encode_flac(samples: np.ndarray) -> bytes:
 def read_flac(data_or_path: bytes | str | PathLike | IO[bytes]) -> np.ndarray:
     """Inverse of encode_flac: float32 mono samples (q / 32768). Raises AudioDecodeError(decode_error)
     for anything but complete 16 kHz mono audio."""
-    is_bytes = isinstance(data_or_path, bytes | bytearray | memoryview)
-    src: str | PathLike | IO[bytes] = io.BytesIO(bytes(data_or_path)) if is_bytes else data_or_path  # type: ignore[arg-type]
+    src: str | PathLike | IO[bytes] = (
+        io.BytesIO(bytes(data_or_path)) if isinstance(data_or_path, bytes | bytearray | memoryview) else data_or_path)
     where = f"{data_or_path}: " if isinstance(data_or_path, str | PathLike) else ""
     try:
         with sf.SoundFile(src) as f:
@@ -616,10 +620,14 @@ def read_flac(data_or_path: bytes | str | PathLike | IO[bytes]) -> np.ndarray:
     return pcm.astype(np.float32) * np.float32(1.0 / 32768)
 
 
+def _require_sha256(text: str) -> None:
+    if not _SHA256_RE.match(text or ""):
+        raise ValueError(f"not a lowercase hex SHA-256: {text!r}")
+
+
 def audio_store_path(pcm_sha256: str) -> str:
     """Relative path in the content-addressed audio store: 'audio/ab/cd/<sha>.flac'."""
-    if not _SHA256_RE.match(pcm_sha256 or ""):
-        raise ValueError(f"not a lowercase hex SHA-256: {pcm_sha256!r}")
+    _require_sha256(pcm_sha256)
     return f"audio/{pcm_sha256[:2]}/{pcm_sha256[2:4]}/{pcm_sha256}.flac"
 
 
@@ -629,6 +637,5 @@ def segment_pack_path(sha256: str) -> str:
     A pack is the FLAC files of the segments of one batch of recordings, concatenated; a segment names its
     pack, offset and size. Sharding then copies bytes instead of decoding recordings and encoding spans.
     """
-    if not _SHA256_RE.match(sha256 or ""):
-        raise ValueError(f"not a lowercase hex SHA-256: {sha256!r}")
+    _require_sha256(sha256)
     return f"audio/segments/{sha256[:2]}/{sha256}.pack"

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omnicorpus.corpus.withdrawals import load_withdrawals, withdraw_spec
+from omnicorpus.corpus.withdrawals import Withdrawal, load_withdrawals, withdraw_spec
 from omnicorpus.manifests.release import Release, build_release, latest_release, move_latest
 from omnicorpus.manifests.schema import REJECTS, SEGMENTS
 from omnicorpus.manifests.tables import read_table
@@ -53,6 +54,10 @@ class RunReport:
                 "gate": None if self.verdict is None else self.verdict.passed}
 
 
+def _withdrawal_keys(withdrawals: Iterable[Withdrawal]) -> list[str]:
+    return [json.dumps(dataclasses.asdict(w), sort_keys=True) for w in withdrawals]
+
+
 def release_segments(cfg: PipelineConfig, spark: SparkSession) -> DataFrame | None:
     """The accepted segments less what the community withdrawal register names; the withdrawn ones are
     written as rejects (stage `community`, reason `withdrawn`), recomputed whenever either changes."""
@@ -62,8 +67,7 @@ def release_segments(cfg: PipelineConfig, spark: SparkSession) -> DataFrame | No
     if accepted is None or not withdrawals:
         return accepted
     out = run_on_spark(withdraw_spec(withdrawals), accepted)
-    keys = [json.dumps(dataclasses.asdict(w), sort_keys=True) for w in withdrawals]
-    increment = increment_id("withdraw", keys + sorted(committed_increments(root, "dedup")))
+    increment = increment_id("withdraw", _withdrawal_keys(withdrawals) + sorted(committed_increments(root, "dedup")))
 
     def write() -> dict[str, int]:
         write_increment(out.rejects, root, "rejects", ["stage"], increment)
@@ -76,7 +80,7 @@ def release_segments(cfg: PipelineConfig, spark: SparkSession) -> DataFrame | No
 def shard_input_key(cfg: PipelineConfig) -> str:
     """What the shards of a release depend on: the accepted segments (named by dedup's committed increment),
     the withdrawals, and the stage parameters."""
-    withdrawals = [json.dumps(dataclasses.asdict(w), sort_keys=True) for w in load_withdrawals(cfg.output)]
+    withdrawals = _withdrawal_keys(load_withdrawals(cfg.output))
     return increment_id("shard", [*committed_increments(cfg.output, "dedup"), *withdrawals,
                                   f"stages={cfg.stages_digest()}", f"task_bytes={cfg.shard.task_bytes}"])
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.keys import segment_id
 from omnicorpus.manifests.schema import RECORDINGS, SAMPLE_RATE, SEGMENTS, Reason, Stage
-from omnicorpus.pipelines.audio import encode_flac, pcm_int16, read_flac, segment_pack_path
+from omnicorpus.pipelines.audio import encode_pcm16, pcm_int16, read_flac, segment_pack_path
 from omnicorpus.pipelines.config import SegmentParams as SegmentConfig
 from omnicorpus.pipelines.stage import StageResult, StageSpec, reject_row, rejects_table
 from omnicorpus.pipelines.vad import (
@@ -91,10 +91,10 @@ def segment_recordings(batch: pa.RecordBatch, task: SegmentTask) -> StageResult:
             continue
         snr = _snr_db(samples, regions)
         for index, (a, b) in enumerate(spans):
-            flac = encode_flac(samples[a:b])
+            pcm = pcm_int16(samples[a:b])
+            flac = encode_pcm16(pcm)
             flacs.append(flac)
-            pcm_hash = rec["pcm_sha256"] if rec["labelled"] else \
-                hashlib.sha256(pcm_int16(samples[a:b]).tobytes()).hexdigest()
+            pcm_hash = rec["pcm_sha256"] if rec["labelled"] else hashlib.sha256(pcm.tobytes()).hexdigest()
             kept.append({
                 "segment_id": segment_id(rec["recording_id"], index),
                 "recording_id": rec["recording_id"], "corpus": rec["corpus"], "split": rec["split"],

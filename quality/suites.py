@@ -215,6 +215,15 @@ def _no_key_separators(column: str) -> gxe.Expectation:
 _SHA256 = r"^[0-9a-f]{64}$"
 
 
+def _span_checks(c: dict[str, str], params: SuiteParams) -> list[gxe.Expectation]:
+    """What segments and utterances, spans of audio with a transcript, both satisfy."""
+    return [
+        _positive("seconds"), _seconds_bounds(params),
+        _small("duration_error", c["duration_error"]),
+        gxe.ExpectColumnValuesToBeBetween(column="lid_prob", min_value=0.0, max_value=1.0),
+    ]
+
+
 def _specific(table: str, params: SuiteParams) -> list[gxe.Expectation]:
     c = CHECK_COLUMNS[table]
     if table == "recordings":
@@ -232,9 +241,7 @@ def _specific(table: str, params: SuiteParams) -> list[gxe.Expectation]:
         ]
     if table == "segments":
         return [
-            _positive("seconds"), _seconds_bounds(params),
-            _small("duration_error", c["duration_error"]),
-            gxe.ExpectColumnValuesToBeBetween(column="lid_prob", min_value=0.0, max_value=1.0),
+            *_span_checks(c, params),
             _true("recording_known", c["recording_known"]),
             _true("flac_in_pack", c["flac_in_pack"]),
             gxe.ExpectColumnValuesToMatchRegex(column="pcm_sha256", regex=_SHA256),
@@ -242,9 +249,7 @@ def _specific(table: str, params: SuiteParams) -> list[gxe.Expectation]:
         ]
     if table == "utterances":
         return [
-            _positive("seconds"), _seconds_bounds(params),
-            _small("duration_error", c["duration_error"]),
-            gxe.ExpectColumnValuesToBeBetween(column="lid_prob", min_value=0.0, max_value=1.0),
+            *_span_checks(c, params),
             gxe.ExpectCompoundColumnsToBeUnique(
                 column_list=["source", "start", "end"],
                 description="each span of source audio (source, start, end) is one utterance"),
