@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -18,6 +19,8 @@ def spark():
     session = spark_session("local[2]", {"spark.sql.shuffle.partitions": "4"})
     yield session
     session.stop()
+    # py4j closes its connections again at interpreter exit, after pytest has closed the log streams
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
