@@ -21,6 +21,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -103,8 +104,15 @@ def _zip_members(zf: zipfile.ZipFile) -> list[_Member]:
         if stat.S_ISLNK(info.external_attr >> 16):
             raise UnsafeSubmission(f"member {info.filename!r} is a link")
         members.append(_Member(info.filename, info.is_dir(), info.file_size, info.compress_size,
-                               lambda info=info: zf.open(info)))
+                               partial(zf.open, info)))
     return members
+
+
+def _extract(tf: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
+    f = tf.extractfile(member)
+    if f is None:  # _tar_members admits only files and folders, and folders are never opened
+        raise UnsafeSubmission(f"member {member.name!r} is not a file")
+    return f
 
 
 def _tar_members(tf: tarfile.TarFile) -> list[_Member]:
@@ -115,7 +123,7 @@ def _tar_members(tf: tarfile.TarFile) -> list[_Member]:
         if not (member.isfile() or member.isdir()):
             raise UnsafeSubmission(f"member {member.name!r} is a device or special file")
         members.append(_Member(member.name, member.isdir(), member.size, None,
-                               lambda member=member: tf.extractfile(member)))  # type: ignore[arg-type,return-value]
+                               partial(_extract, tf, member)))
     return members
 
 

@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 
@@ -194,8 +194,9 @@ def read_text_file(path: str | os.PathLike[str]) -> tuple[str | None, str | None
         return None, error(Reason.TRANSCRIPT_NOT_UTF8, f"{path} line {lineno}: invalid UTF-8 ({exc.reason})")
 
 
-def read_csv_rows(path: str | os.PathLike[str], delimiter: str = ",",
-                  quoting: int = csv.QUOTE_MINIMAL) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+def read_csv_rows(
+    path: str | os.PathLike[str], delimiter: str = ",", quoting: Literal[0, 1, 2, 3] = csv.QUOTE_MINIMAL,
+) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
     """(header, rows) of a delimited file with a header line, decoded leniently: a field holding bytes
     that are not UTF-8 keeps them as surrogates (test with `is_clean`). Rows are (line number, {column:
     value}); short rows have the missing columns absent; blank lines are skipped."""

@@ -81,12 +81,12 @@ def open_release(path: str | os.PathLike[str]) -> Release:
 def summarize(utterances: pa.Table, shards: pa.Table) -> pa.Table:
     """Hours, utterances, shards and speakers per (language, corpus, split)."""
     keys = ["language", "corpus", "split"]
-    utts = pl.from_arrow(utterances).group_by(keys).agg(
+    utts = pl.DataFrame(utterances).group_by(keys).agg(
         (pl.col("seconds").sum() / 3600).alias("hours"),
         pl.len().alias("utterances"),
         pl.col("speaker").drop_nulls().n_unique().alias("speakers"),
     )
-    shard_counts = pl.from_arrow(shards).group_by(keys).agg(pl.len().alias("shards"))
+    shard_counts = pl.DataFrame(shards).group_by(keys).agg(pl.len().alias("shards"))
     table = utts.join(shard_counts, on=keys, how="left", nulls_equal=True).sort(keys, nulls_last=True)
     return conform(table.to_arrow(), SUMMARY)
 
@@ -134,7 +134,7 @@ def build_release(root: str, shards: pa.Table, utterances: pa.Table, rejects: pa
             return earlier, True
     release_id = f"v{len(existing) + 1:04d}"
     created = int(os.environ.get("SOURCE_DATE_EPOCH", time.time()))
-    by_stage = pl.from_arrow(rejects.select(["stage"])).group_by("stage").len().sort("stage") \
+    by_stage = pl.DataFrame(rejects.select(["stage"])).group_by("stage").len().sort("stage") \
         if rejects.num_rows else None
     info = {
         "id": release_id,

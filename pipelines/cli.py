@@ -222,7 +222,7 @@ def print_summary(release_path: Path) -> None:
     from omnicorpus.manifests.release import open_release
 
     release = open_release(release_path)
-    summary = pl.from_arrow(release.table("summary"))
+    summary = pl.DataFrame(release.table("summary"))
     counts = release.info["counts"]
     table = Table("language", "corpus", "split", "hours", "utterances", "speakers", "shards",
                   title=f"release {release.id}: {counts['utterances']} utterances, {counts['hours']:.2f} h, "
