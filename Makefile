@@ -4,9 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO ?= demo
-APT_PACKAGES := default-jre-headless espeak-ng sox libsox-fmt-all lame flac opus-tools chromium
-# Commands the platform needs from the system (java for Spark, chromium to test the HTML report headless).
-SYSTEM_COMMANDS := java espeak-ng sox lame flac opusenc chromium
+APT_PACKAGES := default-jre-headless espeak-ng sox libsox-fmt-all lame flac opus-tools chromium ffmpeg
+# Commands the platform needs from the system (java for Spark, chromium to test the HTML report headless,
+# ffmpeg's libraries for torchcodec, which the tests' Hugging Face datasets reader decodes audio with).
+SYSTEM_COMMANDS := java espeak-ng sox lame flac opusenc chromium ffmpeg
 
 .PHONY: setup system-deps demo test lint bench clean
 

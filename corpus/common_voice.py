@@ -5,11 +5,17 @@ The root is either a folder of locale folders or one locale folder. TSVs are rea
 Items are the rows of test/dev/train.tsv, plus the rows of validated.tsv (the union of validated clips)
 that appear in none of them, as `train`. other.tsv / invalidated.tsv (unvalidated or rejected clips)
 are not listed.
+
+Files of a locale folder and of its clips/ that are neither audio nor a file Mozilla ships (the TSVs read,
+reported.tsv, invalidated.tsv, other.tsv, clip_durations.tsv, validated_sentences.tsv,
+unvalidated_sentences.tsv, times.txt), and loose files beside the locale folders, are counted as ignored
+(`Listing.ignore`), from the directory listings the clip lookups make anyway.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,6 +24,7 @@ from omnicorpus.corpus.listing import (
     FileIndex,
     Listing,
     error,
+    is_audio_name,
     line_uri,
     printable,
     read_lines,
@@ -35,6 +42,9 @@ VALIDATED = "validated.tsv"
 _TSVS = ("validated.tsv", "train.tsv", "dev.tsv", "test.tsv")
 _INT_META = ("up_votes", "down_votes")
 _STR_META = ("sentence_id", "age", "gender", "accents", "variant", "locale", "segment", "sentence_domain")
+#: Files of a Common Voice locale folder that are no item and not read here (expected, not ignored).
+KNOWN_FILES = frozenset({"reported.tsv", "invalidated.tsv", "other.tsv", "clip_durations.tsv",
+                         "validated_sentences.tsv", "unvalidated_sentences.tsv", "times.txt"})
 
 
 def is_locale_dir(path: Path) -> bool:
@@ -114,12 +124,27 @@ def _list_locale(listing: Listing, locale: Path, files: FileIndex) -> None:
                 problem = error(Reason.MISSING_FILE, f"{uri} (listed in {where})")
             listing.add(uri, raw_text=raw_text, speaker_raw=speaker, split=split, language_raw=language,
                         listing_error=problem, meta=meta)
+    expected = KNOWN_FILES.union(_TSVS)
+    _ignore_files(listing, files, os.path.abspath(locale), lambda name: name in expected)
+    _ignore_files(listing, files, clips, lambda name: False)
+
+
+def _ignore_files(listing: Listing, files: FileIndex, directory: str, expected: Callable[[str], bool]) -> None:
+    """Count the files directly in `directory` that are neither audio nor `expected` as ignored (from the
+    FileIndex listing: a folder the clip lookups scanned is not scanned again)."""
+    others = sorted(n for n in files.entries(directory) or () if not is_audio_name(n) and not expected(n))
+    for name in others:
+        if files.resolve_in(directory, name)[1]:  # a file, not a folder
+            listing.ignore(os.path.join(directory, name))
 
 
 def list_items(source: SourceConfig) -> pa.Table:
     root = require_dir(source.path, LAYOUT)
     listing = Listing(source, LAYOUT)
     files = FileIndex()
-    for locale in locale_dirs(root):
+    locales = locale_dirs(root)
+    for locale in locales:
         _list_locale(listing, locale, files)
+    if locales != [root]:  # loose files beside the locale folders
+        _ignore_files(listing, files, os.path.abspath(root), lambda name: False)
     return listing.table()

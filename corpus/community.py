@@ -12,7 +12,9 @@ Every row is listed and validated; one listing_error per item, in this order of 
   - `transcript_not_utf8`.
 The transcript is optional: labelled only when it is present and not empty. A row whose file cannot
 be used as a path has the metadata line as its source_uri. The item's license is the row's license
-(else source.license). Zip / tar submissions are not read here.
+(else source.license). Zip / tar submissions are not read here. Every file under the root that is
+neither audio nor a metadata.csv that was read (hidden files excepted) is counted as ignored
+(listing.ignored_files).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from omnicorpus.corpus.folder import walk_tree
 from omnicorpus.corpus.listing import (
     FileIndex,
     Listing,
@@ -144,6 +147,8 @@ def list_items(source: SourceConfig) -> pa.Table:
     listing = Listing(source, LAYOUT)
     files = FileIndex()
     today = datetime.date.today()
-    for sub in submission_dirs(root):
+    subs = submission_dirs(root)
+    for sub in subs:
         _list_submission(listing, sub, files, today)
+    walk_tree(listing, root, files, {str(sub.absolute() / METADATA) for sub in subs}, sidecars=False)
     return listing.table()

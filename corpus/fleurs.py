@@ -3,11 +3,17 @@
 The TSVs have no header; columns: id, file_name, raw_transcription, transcription, chars, num_samples,
 gender. raw_text is raw_transcription. The root is a folder of language folders or one of them.
 FLEURS has no speaker ids: speaker_raw is null.
+
+Files of a language folder, of its audio/ and of audio/<split>/ that are neither audio nor what FLEURS
+ships there (its TSVs, the `audio/<split>.tar.gz` archives the clips come in), and loose files beside the
+language folders (but a README), are counted as ignored (`Listing.ignore`), from the directory listings
+the audio lookups make anyway.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,6 +23,7 @@ from omnicorpus.corpus.listing import (
     Listing,
     decode,
     error,
+    is_audio_name,
     line_uri,
     printable,
     read_lines,
@@ -29,6 +36,9 @@ from omnicorpus.pipelines.config import SourceConfig
 LAYOUT = "fleurs"
 SPLIT_TSVS = (("train.tsv", "train"), ("dev.tsv", "dev"), ("test.tsv", "test"))
 COLUMNS = ("id", "file_name", "raw_transcription", "transcription", "chars", "num_samples", "gender")
+#: What the Hugging Face google/fleurs repository ships beside the language folders and the clips.
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+README_NAMES = frozenset({"readme.md", "readme", "readme.txt", "license", "license.txt", "license.md"})
 
 
 def is_language_dir(path: Path) -> bool:
@@ -84,12 +94,32 @@ def _list_language(listing: Listing, lang_dir: Path, files: FileIndex) -> None:
                 problem = error(Reason.MISSING_FILE, f"{uri} (listed in {where})")
             listing.add(uri, raw_text=raw_text, split=split, language_raw=language, listing_error=problem,
                         meta=meta)
+    base = os.path.abspath(base)
+    audio = os.path.join(base, "audio")
+    _ignore_files(listing, files, base, lambda name: name.lower().endswith(".tsv"))
+    for split_dir in _ignore_files(listing, files, audio, lambda name: name.lower().endswith(ARCHIVE_SUFFIXES)):
+        _ignore_files(listing, files, os.path.join(audio, split_dir), lambda name: False)
+
+
+def _ignore_files(listing: Listing, files: FileIndex, directory: str, expected: Callable[[str], bool]) -> list[str]:
+    """Count the files directly in `directory` that are neither audio nor `expected` as ignored (from the
+    FileIndex listing: a folder the audio lookups scanned is not scanned again); its sub-folders, sorted."""
+    subdirs = []
+    for name in sorted(n for n in files.entries(directory) or () if not is_audio_name(n) and not expected(n)):
+        if files.resolve_in(directory, name)[1]:
+            listing.ignore(os.path.join(directory, name))
+        elif os.path.isdir(os.path.join(directory, name)):
+            subdirs.append(name)
+    return subdirs
 
 
 def list_items(source: SourceConfig) -> pa.Table:
     root = require_dir(source.path, LAYOUT)
     listing = Listing(source, LAYOUT)
     files = FileIndex()
-    for lang_dir in language_dirs(root):
+    lang_dirs = language_dirs(root)
+    for lang_dir in lang_dirs:
         _list_language(listing, lang_dir, files)
+    if lang_dirs != [root]:  # loose files beside the language folders
+        _ignore_files(listing, files, os.path.abspath(root), lambda name: name.lower() in README_NAMES)
     return listing.table()

@@ -1,30 +1,83 @@
-"""A plain folder of audio, with sidecar transcripts or one manifest.
+"""A plain folder of audio, with sidecar transcripts, or with the manifests speech toolkits write.
 
-Manifest mode: a `.csv` / `.tsv` / `.jsonl` file at the root (or NeMo's `manifest.json`, JSON lines)
-whose header / first object has an audio path column: audio_filepath, file, path, file_name or audio.
-`manifest.*` wins; else a single candidate; else several candidates whose names all say a split
-(`train.jsonl`, `dev_manifest.jsonl`...) are all read, each giving its split to its rows; else
-ValueError. Paths are absolute or relative to the manifest's folder. Columns: transcript text /
-transcript / sentence / raw_text / transcription, language / lang / locale, speaker / speaker_id /
-client_id, split; NeMo `offset` (+ `duration`) makes a segment item (start = offset, end = offset +
-duration); `duration` goes to meta. TSV is read unquoted, CSV with standard quoting.
+Manifest mode: the files at the root whose names end in .csv / .tsv / .json / .jsonl / .jsonl.gz /
+.json.gz (hidden files and `<stem>.json` sidecars of root audio files excepted) are recognised from
+their names and first bytes (see corpus.toolkits):
 
-Sidecar mode: every audio file under the root (recursively; hidden files and folders skipped), with
-an optional `<stem>.txt` (the transcript, without its final line ending) and/or `<stem>.json`
-({"text" or "transcript", "language", "speaker", "split"}; its text wins over the .txt).
+  - SpeechBrain CSV (`load_data_csv`): a header with `ID` and `wav`, e.g. `ID,duration,wav,spk_id,wrd`
+    (librispeech_prepare.py, common_voice_prepare.py), `ID,duration,wav,spk_id,wrd,char,phn`, the old
+    `ID,duration,wav,wav_format,wav_opts,spk_id,spk_id_format,spk_id_opts,wrd,wrd_format,wrd_opts`,
+    read with `skipinitialspace` as SpeechBrain does. Text: wrd / words / transcript / text / ...;
+    speaker: spk_id; language: lang / language / locale. Optional `start` / `stop`: SpeechBrain recipes
+    write them in samples (AMI, Switchboard, Google Speech Commands) or in seconds (MEDIA, Libriheavy);
+    with a `duration` column they are seconds when stop - start equals the duration, samples when
+    (stop - start) / duration is a usual sample rate (8 kHz ... 96 kHz, within 1%), else a bad_offsets
+    listing_error; without `duration` they cannot be told apart (bad_offsets, unless start = 0 and no
+    stop). `start` without `stop` is seconds, the item ending at start + duration (Libriheavy). A
+    `channel` column (0-based number, or a letter A, B, ... as Switchboard writes it) selects a channel.
+  - SpeechBrain JSON (`load_data_json`): one object keyed by utterance id, e.g. `{"utt": {"wav": "...",
+    "length": 1.2, "words": "...", "spk_id": ...}}` (TIMIT, the mini-LibriSpeech templates); `wav` may
+    also be an object `{"file", "start", "stop", "duration"}` (samples, as above; AMI single mic).
+    Several files per entry (`"files": [...]`, AMI arrays) is a listing_error.
+  - SpeechBrain's placeholders: `$data_root` (CSV) and `{data_root}` (JSON), or any other `$name` /
+    `{name}` in an audio path, are what SpeechBrain replaces at load time with the recipe's data folder;
+    here they are replaced by the manifest's own folder (put the manifests in the data folder, or the
+    files are missing_file errors).
+  - NeMo manifests: JSON lines with audio_filepath, text, duration and optional offset, lang,
+    speaker / spk_id, in any `*.json` / `*.jsonl` file (train_manifest.json, manifest_dev.json, ...);
+    `offset` (+ `duration`) makes a segment item (start = offset, end = offset + duration). A tarred
+    NeMo dataset (tarred_audio_manifest.json, objects with `shard_id`, audio inside audio_<N>.tar) is
+    out of scope: ValueError.
+  - LJSpeech: `metadata*.csv` without header, lines `id|transcription|normalized transcription`
+    (read unquoted), audio `wavs/<id>.wav`. raw_text is the normalized transcription (numbers and
+    abbreviations spelled out as spoken; the transcription when that field is empty or absent), the
+    original transcription goes to meta when it differs.
+  - Other tables (Hugging Face audiofolder `metadata.csv` / `metadata.jsonl` with `file_name`, Common
+    Voice-like TSVs, JSON lines): a header / first object with an audio path column: audio_filepath,
+    file, path, file_name, audio or wav. Columns: transcript text / transcript / sentence / raw_text /
+    transcription, language / lang / locale, speaker / speaker_id / client_id / spk_id, split; offset /
+    duration as for NeMo. TSV is read unquoted, CSV with standard quoting.
+  Paths are absolute or relative to the manifest's folder; `duration` / `length` goes to meta.
+
+Which manifests are read: `manifest.*` wins; else a single one (its name gives its split when it says
+one: `test.csv`); else several whose names all say a split (SpeechBrain's `train.csv` / `dev.csv` /
+`test.csv` or `train-clean-100.csv` / `dev-clean.csv`, TIMIT's `train.json` / `valid.json`, NeMo's
+`train_manifest.json` / `manifest_dev.json`, ...) are all read, each giving its split to its rows; else
+ValueError. A row's split column wins over the name. When the root has no manifest, Hugging Face
+audiofolder `metadata.csv` / `metadata.jsonl` files (with a `file_name` column) one or two folders
+down are read, each relative to its folder, the split from the folder names (`train/`, `data/test/`).
+
+Not understood: a manifest-like file at the root that is none of these (no audio path column, not
+LJSpeech, not SpeechBrain) is a ValueError naming the file, its columns and what was looked for, and so
+are Lhotse manifests (list them with layout `lhotse`): a folder with a manifest is never listed as
+plain audio. SpeechBrain's lexicon CSVs (`ID,duration,char,phn`) are no manifest of audio: not
+read (counted as ignored).
+
+Sidecar mode (no manifest): every audio file under the root (recursively; hidden files and folders
+skipped), with an optional `<stem>.txt` (the transcript, without its final line ending) and/or
+`<stem>.json` ({"text" or "transcript", "language", "speaker", "split"}; its text wins over the .txt).
 Split is train unless the manifest / sidecar gives one.
+
+Ignored files (both modes; see listing.ignored_files): every file under the root, hidden ones
+excepted, that is neither audio, nor a manifest that was read, nor a `<stem>.txt` / `<stem>.json`
+beside an audio file `<stem>.<ext>`.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from omnicorpus.corpus import toolkits
 from omnicorpus.corpus.listing import (
     AUDIO_EXTENSIONS,
     FileIndex,
@@ -38,77 +91,160 @@ from omnicorpus.corpus.listing import (
     normalize_split,
     printable,
     read_csv_rows,
-    read_jsonl_rows,
+    read_lines,
     read_text_file,
     require_dir,
+    split_fields,
     split_from_name,
+    subdirs,
     text_value,
 )
 from omnicorpus.manifests.schema import Reason
 from omnicorpus.pipelines.config import SourceConfig
 
 LAYOUT = "folder"
-PATH_COLUMNS = ("audio_filepath", "file", "path", "file_name", "audio")
+PATH_COLUMNS = toolkits.PATH_COLUMNS
 TEXT_COLUMNS = ("text", "transcript", "sentence", "raw_text", "transcription")
 LANGUAGE_COLUMNS = ("language", "lang", "locale")
-SPEAKER_COLUMNS = ("speaker", "speaker_id", "client_id")
-MANIFEST_EXTENSIONS = (".csv", ".tsv", ".jsonl")
+SPEAKER_COLUMNS = ("speaker", "speaker_id", "client_id", "spk_id")
+MANIFEST_EXTENSIONS = toolkits.MANIFEST_SUFFIXES
+#: Hugging Face audiofolder metadata files, also read one or two folders below the root.
+HF_METADATA = ("metadata.csv", "metadata.jsonl")
+#: What a manifest at the root must be (for the "not understood" error).
+LOOKED_FOR = (f"an audio path column ({', '.join(PATH_COLUMNS)}) in a CSV/TSV header or JSON lines (NeMo, "
+              "Hugging Face audiofolder), a SpeechBrain CSV (ID,...,wav,...) or JSON ({id: {\"wav\": ...}}), an "
+              "LJSpeech metadata.csv (id|transcription|normalized)")
+#: Usual sample rates, for telling SpeechBrain start/stop in samples from seconds.
+SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000)
+_PLACEHOLDER = re.compile(r"\$([\w.]+)|\{(\w+)\}")
 
 
-def _manifest_columns(path: Path) -> list[str]:
-    """Column names of a candidate manifest (header, or keys of the first JSON object); [] if unreadable."""
-    try:
-        if path.suffix.lower() in (".jsonl", ".json"):
-            for _, obj, _problem in read_jsonl_rows(path):
-                return list(obj) if obj else []
-            return []
-        with open(path, "rb") as f:
-            first = f.readline().decode("utf-8", "replace").lstrip("\ufeff")
-        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-        return [c.strip() for c in next(csv.reader([first], delimiter=delimiter), [])]
-    except OSError:
-        return []
+@dataclass(frozen=True)
+class Dialect:
+    """The columns of one manifest format."""
+
+    paths: tuple[str, ...] = PATH_COLUMNS
+    texts: tuple[str, ...] = TEXT_COLUMNS
+    speakers: tuple[str, ...] = SPEAKER_COLUMNS
+    languages: tuple[str, ...] = LANGUAGE_COLUMNS
+    durations: tuple[str, ...] = ("duration",)
+    speechbrain: bool = False  # start/stop in samples or seconds, channel column, path placeholders
 
 
-def find_manifests(root: Path) -> list[tuple[Path, str | None]]:
-    """(manifest, split its name gives when several are read) at the root; [] for sidecar mode."""
-    candidates = []
-    for file_name in files_in(root):
-        name = file_name.lower()
-        if name.startswith(".") or not (name.endswith(MANIFEST_EXTENSIONS) or name == "manifest.json"):
+TABLE = Dialect()
+SPEECHBRAIN = Dialect(paths=("wav",), texts=("wrd", "words", *TEXT_COLUMNS),
+                      speakers=("spk_id", "speaker", "speaker_id", "client_id"),
+                      durations=("duration", "length"), speechbrain=True)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest to read: its path, kind (toolkits.READABLE) and the split its name / folder says."""
+
+    path: Path
+    kind: str
+    split: str | None = None
+
+
+def _stem(name: str) -> str:
+    suffix = toolkits.manifest_suffix(name)
+    return name[: -len(suffix)] if suffix else name.rsplit(".", 1)[0]
+
+
+def _audio_stems(names: list[str]) -> set[str]:
+    return {n.rsplit(".", 1)[0] for n in names if is_audio_name(n)}
+
+
+def _not_understood(found: list[toolkits.Identified]) -> str:
+    first = found[0]
+    what = f"columns: {', '.join(first.columns)}" if first.columns else ""
+    if first.note:
+        what = f"{what}; {first.note}" if what else first.note
+    more = ""
+    if len(found) > 1:
+        more = f" (and {len(found) - 1} more: {', '.join(f.path.name for f in found[1:4])})"
+    return printable(f"{LAYOUT}: {first.path} is not a manifest this layout understands ({what or 'empty'}); "
+                     f"looked for {LOOKED_FOR}{more}")
+
+
+def _root_manifests(root: Path) -> list[toolkits.Identified]:
+    """The manifest-like files at the root, identified; ValueError for those this layout cannot read."""
+    names = files_in(root)
+    stems = _audio_stems(names)
+    found: list[toolkits.Identified] = []
+    for name in names:
+        if name.startswith(".") or not toolkits.manifest_suffix(name):
             continue
-        p = root / file_name
-        if first_key(dict.fromkeys(_manifest_columns(p)), PATH_COLUMNS):
-            candidates.append(p)
-    named = [p for p in candidates if p.stem.lower() == "manifest"]
+        if name.lower().endswith(".json") and name[:-5] in stems:
+            continue  # a sidecar of an audio file
+        found.append(toolkits.identify(root / name))
+    tarred = [f for f in found if f.kind == toolkits.TARRED_NEMO]
+    if tarred:
+        raise ValueError(f"{LAYOUT}: {tarred[0].path} is a tarred NeMo manifest (audio inside audio_<N>.tar "
+                         f"shards): tarred NeMo datasets are out of scope; list the untarred audio with a plain "
+                         f"NeMo manifest")
+    lhotse = [f for f in found if f.kind == toolkits.LHOTSE]
+    if lhotse:
+        raise ValueError(f"{LAYOUT}: {root} holds Lhotse manifests ({', '.join(f.path.name for f in lhotse[:4])}): "
+                         f"list it with layout lhotse (or auto)")
+    unknown = [f for f in found if f.kind == toolkits.UNKNOWN]
+    if unknown:
+        raise ValueError(_not_understood(unknown))
+    return [f for f in found if f.kind in toolkits.READABLE]
+
+
+def _hf_metadata(root: Path) -> list[Manifest]:
+    """Hugging Face audiofolder metadata files one or two folders below the root (with a file_name column)."""
+    found = []
+    for sub in subdirs(root):
+        for d in (sub, *subdirs(sub)):
+            for name in HF_METADATA:
+                p = d / name
+                if not p.is_file():
+                    continue
+                ident = toolkits.identify(p)
+                if ident.kind == toolkits.TABLE and "file_name" in ident.columns:
+                    rel = p.parent.relative_to(root).parts
+                    split = next((s for s in map(split_from_name, rel) if s), None)
+                    found.append(Manifest(p, toolkits.TABLE, split))
+    return found
+
+
+def find_manifests(root: Path) -> list[Manifest]:
+    """The manifests to read (see the module doc); [] for sidecar mode; ValueError for a manifest that
+    is not understood, or several that are not named after their splits."""
+    candidates = _root_manifests(root)
+    if not candidates:
+        return _hf_metadata(root)
+    named = [c for c in candidates if _stem(c.path.name).lower() == "manifest"]
     if named:
-        return [(named[0], None)]
-    if len(candidates) <= 1:
-        return [(p, None) for p in candidates]
-    splits = [split_from_name(p.stem) for p in candidates]
-    if all(splits):
-        return list(zip(candidates, splits, strict=True))
-    raise ValueError(f"{LAYOUT}: {root} has several manifests ({', '.join(p.name for p in candidates)}); "
+        return [Manifest(named[0].path, named[0].kind)]
+    splits = [split_from_name(_stem(c.path.name)) for c in candidates]
+    if len(candidates) == 1 or all(splits):
+        return [Manifest(c.path, c.kind, s) for c, s in zip(candidates, splits, strict=True)]
+    raise ValueError(f"{LAYOUT}: {root} has several manifests ({', '.join(c.path.name for c in candidates)}); "
                      f"name one manifest.* or name each after its split")
 
 
-def _rows(manifest: Path) -> list[tuple[int, dict[str, Any] | None, str | None]]:
-    suffix = manifest.suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        return list(read_jsonl_rows(manifest))
-    delimiter = "\t" if suffix == ".tsv" else ","
-    quoting = csv.QUOTE_NONE if suffix == ".tsv" else csv.QUOTE_MINIMAL
-    _, rows = read_csv_rows(manifest, delimiter=delimiter, quoting=quoting)
-    return [(n, row, None) for n, row in rows]
+def has_manifest(root: Path) -> bool:
+    """True when `root` has a manifest this layout reads (at the root, or Hugging Face audiofolder metadata
+    below it), or one it rejects with its own error (not understood, several, Lhotse, tarred NeMo)."""
+    try:
+        return bool(find_manifests(root))
+    except ValueError:
+        return True
 
+
+# --- values ----------------------------------------------------------------------------------------
 
 def _number(value: Any) -> float | None:
-    if value is None or value == "":
+    if value is None or value == "" or isinstance(value, bool):
         return None
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
+    return number if math.isfinite(number) else None
 
 
 def _text(value: Any) -> str | None:
@@ -119,66 +255,251 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def _list_manifest(listing: Listing, manifest: Path, split_default: str | None, files: FileIndex) -> None:
-    base = str(manifest.parent.absolute())
-    for lineno, row, parse_problem in _rows(manifest):
-        where = f"{manifest} line {lineno}"
-        if row is None:
-            listing.add(line_uri(manifest.absolute(), lineno), split=split_default or "train",
-                        listing_error=error(Reason.LISTING_ERROR, f"{manifest}: {parse_problem}"))
-            continue
-        problems: list[str] = []
-        text_key = first_key(row, TEXT_COLUMNS)
-        raw_text = _text(row.get(text_key)) if text_key else None
-        transcript_problem = None
-        if raw_text is not None and not is_clean(raw_text):
-            raw_text = None
-            transcript_problem = error(Reason.TRANSCRIPT_NOT_UTF8, f"{where}: {text_key} is not valid UTF-8")
+def _placeholders(value: str, base: str) -> str:
+    """SpeechBrain's `$data_root` / `{data_root}` (any name) replaced by the manifest's folder."""
+    return _PLACEHOLDER.sub(lambda _m: base, value)
 
-        def field(names: tuple[str, ...], row: dict[str, Any] = row,
-                  problems: list[str] = problems) -> str | None:
-            key = first_key(row, names)
-            value = text_value(row.get(key)) if key else None
-            if value is not None and not is_clean(value):
-                problems.append(f"{key} is not valid UTF-8")
-                value = printable(value)
-            return value
 
-        language = field(LANGUAGE_COLUMNS)
-        speaker = field(SPEAKER_COLUMNS)
-        split_value = field(("split",))
-        split = split_default or "train"
-        if split_value is not None:
-            mapped = normalize_split(split_value)
-            if mapped is None:
-                problems.append(f"unknown split {split_value!r}")
-            split = mapped
-        meta: dict[str, Any] = {"manifest": manifest.name, "line": lineno}
-        duration, offset = _number(row.get("duration")), _number(row.get("offset"))
-        if duration is not None:
-            meta["duration"] = duration
-        start = end = None
+def _usual_rate(rate: float) -> int | None:
+    best = min(SAMPLE_RATES, key=lambda r: abs(r - rate))
+    return best if abs(best - rate) <= 0.01 * best else None
+
+
+def speechbrain_span(start_value: Any, stop_value: Any, duration: float | None
+                     ) -> tuple[float | None, float | None, str | None]:
+    """(start, end) in seconds of SpeechBrain start / stop values (samples or seconds; see the module doc),
+    or a problem."""
+    start, stop = _number(start_value), _number(stop_value)
+    if start_value not in (None, "") and start is None or stop_value not in (None, "") and stop is None:
+        return None, None, f"start {start_value!r} / stop {stop_value!r} are not numbers"
+    if start is None and stop is None:
+        return None, None, None
+    if stop is None:  # Libriheavy: start (seconds) and duration
+        assert start is not None
+        if start < 0:
+            return None, None, f"negative start {start_value!r}"
+        if start == 0 and duration is None:
+            return None, None, None
+        return round(start, 6), None if duration is None else round(start + duration, 6), None
+    start = start or 0.0
+    if stop <= start:
+        if stop == start == 0:
+            return None, None, None
+        return None, None, f"stop {stop_value!r} is not after start {start_value!r}"
+    if start < 0:
+        return None, None, f"negative start {start_value!r}"
+    if duration is None or duration <= 0:
+        return None, None, (f"start {start_value!r} / stop {stop_value!r} may be samples or seconds: no duration "
+                            f"column to tell")
+    if abs((stop - start) - duration) <= max(0.01, 0.001 * duration):
+        return round(start, 6), round(stop, 6), None
+    rate = _usual_rate((stop - start) / duration)
+    if rate is None:
+        return None, None, (f"start {start_value!r} / stop {stop_value!r} with duration {duration} are neither "
+                            f"seconds nor samples at a usual rate")
+    return round(start / rate, 6), round(stop / rate, 6), None
+
+
+def _channel(value: Any) -> tuple[int | None, str | None]:
+    """A SpeechBrain `channel` value: a 0-based number, or a letter (A = 0, as Switchboard writes them)."""
+    text = text_value(value)
+    if text is None:
+        return None, None
+    text = text.strip()
+    if text.isdigit():
+        return int(text), None
+    if len(text) == 1 and text.isalpha() and text.isascii():
+        return ord(text.upper()) - ord("A"), None
+    return None, f"channel {printable(text)!r} is neither a number nor a letter"
+
+
+# --- rows ------------------------------------------------------------------------------------------
+
+@dataclass
+class _Context:
+    listing: Listing
+    files: FileIndex
+    manifest: Path
+    base: str
+    split: str | None
+
+
+def _add_row(ctx: _Context, where: str, fallback_uri: str, row: dict[str, Any], dialect: Dialect,
+             meta: dict[str, Any]) -> None:
+    """One item of a manifest row (any format) with its columns named by `dialect`."""
+    listing = ctx.listing
+    problems: list[str] = []
+    text_key = first_key(row, dialect.texts)
+    raw_text = _text(row.get(text_key)) if text_key else None
+    transcript_problem = None
+    if raw_text is not None and not is_clean(raw_text):
+        raw_text = None
+        transcript_problem = error(Reason.TRANSCRIPT_NOT_UTF8, f"{where}: {text_key} is not valid UTF-8")
+
+    def field(names: tuple[str, ...]) -> str | None:
+        key = first_key(row, names)
+        value = text_value(row.get(key)) if key else None
+        if value is not None and not is_clean(value):
+            problems.append(f"{key} is not valid UTF-8")
+            value = printable(value)
+        return value
+
+    language = field(dialect.languages)
+    speaker = field(dialect.speakers)
+    split_value = field(("split",))
+    split = ctx.split or "train"
+    if split_value is not None:
+        mapped = normalize_split(split_value)
+        if mapped is None:
+            problems.append(f"unknown split {split_value!r}")
+        split = mapped  # type: ignore[assignment]
+    duration_key = first_key(row, dialect.durations)
+    duration = _number(row.get(duration_key)) if duration_key else None
+    if duration is not None:
+        meta["duration"] = duration
+    start = end = None
+    channel = None
+    offset_problem = None
+    if dialect.speechbrain:
+        start, end, offset_problem = speechbrain_span(row.get("start"), row.get("stop"), duration)
+        channel, channel_problem = _channel(row.get("channel"))
+        if channel_problem:
+            problems.append(channel_problem)
+    else:
+        offset = _number(row.get("offset"))
         if offset is not None:
             start = offset
             end = offset + duration if duration is not None else None
             if start < 0 or (end is not None and end <= start):
                 problems.append(f"bad offset {offset} / duration {duration}")
-        path_value = row.get(first_key(row, PATH_COLUMNS) or "")
-        if not isinstance(path_value, str) or not path_value.strip():
-            listing.add(line_uri(manifest.absolute(), lineno), raw_text=raw_text, speaker_raw=speaker,
-                        split=split, language_raw=language, meta=meta,
-                        listing_error=error(Reason.LISTING_ERROR, f"{where}: no audio path"))
+    path_value = row.get(first_key(row, dialect.paths) or "")
+    if not isinstance(path_value, str) or not path_value.strip():
+        listing.add(fallback_uri, raw_text=raw_text, speaker_raw=speaker, split=split, language_raw=language,
+                    meta=meta, listing_error=error(Reason.LISTING_ERROR, f"{where}: no audio path"))
+        return
+    path_value = path_value.strip()
+    if dialect.speechbrain:
+        path_value = _placeholders(path_value, ctx.base)
+    uri, exists = ctx.files.resolve(os.path.join(ctx.base, path_value))
+    if not exists:
+        problem = error(Reason.MISSING_FILE, f"{uri} (listed in {where})")
+    elif offset_problem:
+        problem = error(Reason.BAD_OFFSETS, f"{where}: {offset_problem}")
+    elif problems:
+        problem = error(Reason.LISTING_ERROR, f"{where}: {'; '.join(problems)}")
+    else:
+        problem = transcript_problem
+    listing.add(uri, start=start, end=end, channel=channel, raw_text=raw_text, speaker_raw=speaker, split=split,
+                language_raw=language, listing_error=problem, meta=meta)
+
+
+def _table_rows(manifest: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    suffix = toolkits.manifest_suffix(manifest.name)
+    if suffix in (".csv", ".tsv"):
+        delimiter = "\t" if suffix == ".tsv" else ","
+        quoting = csv.QUOTE_NONE if suffix == ".tsv" else csv.QUOTE_MINIMAL
+        _, rows = read_csv_rows(manifest, delimiter=delimiter, quoting=quoting)
+        return ((n, row, None) for n, row in rows)
+    return toolkits.iter_json_lines(manifest)
+
+
+def _read_rows(ctx: _Context, rows: Iterator[tuple[int, dict[str, Any] | None, str | None]],
+               dialect: Dialect, id_column: str | None = None) -> None:
+    manifest = ctx.manifest
+    for lineno, row, parse_problem in rows:
+        if row is None:
+            ctx.listing.add(line_uri(manifest.absolute(), lineno), split=ctx.split or "train",
+                            listing_error=error(Reason.LISTING_ERROR, f"{manifest}: {parse_problem}"))
             continue
-        uri, exists = files.resolve(os.path.join(base, path_value.strip()))
+        meta: dict[str, Any] = {"manifest": manifest.name, "line": lineno}
+        if id_column and text_value(row.get(id_column)):
+            meta["id"] = printable(str(row[id_column]))
+        _add_row(ctx, f"{manifest} line {lineno}", line_uri(manifest.absolute(), lineno), row, dialect, meta)
+
+
+def _read_table(ctx: _Context) -> None:
+    _read_rows(ctx, _table_rows(ctx.manifest), TABLE)
+
+
+def _read_speechbrain_csv(ctx: _Context) -> None:
+    _, rows = toolkits.read_speechbrain_csv(ctx.manifest)
+    _read_rows(ctx, ((n, row, None) for n, row in rows), SPEECHBRAIN, id_column="ID")
+
+
+def _read_speechbrain_json(ctx: _Context) -> None:
+    manifest = ctx.manifest
+    uri = str(manifest.absolute())
+    try:
+        data = toolkits.read_json(manifest)
+    except (ValueError, OSError) as exc:
+        ctx.listing.add(line_uri(uri, 1), split=ctx.split or "train",
+                        listing_error=error(Reason.LISTING_ERROR, f"{manifest}: {exc}"))
+        return
+    if not isinstance(data, dict):
+        ctx.listing.add(line_uri(uri, 1), split=ctx.split or "train", listing_error=error(
+            Reason.LISTING_ERROR, f"{manifest}: not a JSON object of utterances"))
+        return
+    for utt, entry in data.items():
+        where, fallback = f"{manifest} entry {utt!r}", f"{uri}#id={utt}"
+        meta: dict[str, Any] = {"manifest": manifest.name, "id": printable(utt)}
+        if not isinstance(entry, dict):
+            ctx.listing.add(fallback, split=ctx.split or "train",
+                            listing_error=error(Reason.LISTING_ERROR, f"{where} is not a JSON object"))
+            continue
+        row = dict(entry)
+        wav = row.get("wav")
+        if isinstance(wav, dict):  # {"file": ..., "start": ..., "stop": ..., "duration": ...} (AMI)
+            if "files" in wav and "file" not in wav:
+                text_key = first_key(row, SPEECHBRAIN.texts)
+                ctx.listing.add(fallback, raw_text=_text(row[text_key]) if text_key else None,
+                                split=ctx.split or "train", meta=meta, listing_error=error(
+                                    Reason.LISTING_ERROR, f"{where}: several audio files (\"files\", one per "
+                                                          f"microphone) cannot be one item"))
+                continue
+            for key in ("start", "stop", "duration"):
+                if key in wav and key not in row:
+                    row[key] = wav[key]
+            row["wav"] = wav.get("file")
+        _add_row(ctx, where, fallback, row, SPEECHBRAIN, meta)
+
+
+def _read_ljspeech(ctx: _Context) -> None:
+    manifest, listing = ctx.manifest, ctx.listing
+    wavs = os.path.join(ctx.base, "wavs")
+    for lineno, raw in read_lines(manifest):
+        if not raw.strip():
+            continue
+        where = f"{manifest} line {lineno}"
+        fields, bad = split_fields(raw, "|")
+        utt = fields[0].strip()
+        if len(fields) not in (2, 3) or not utt:
+            listing.add(line_uri(manifest.absolute(), lineno), split=ctx.split or "train", listing_error=error(
+                Reason.LISTING_ERROR, f"{where}: not id|transcription|normalized transcription"))
+            continue
+        index = 2 if len(fields) == 3 and fields[2].strip() else 1
+        raw_text: str | None = fields[index] or None
+        problem = None
+        meta: dict[str, Any] = {"manifest": manifest.name, "line": lineno}
+        if index == 2 and fields[1] != fields[2]:
+            meta["transcription"] = printable(fields[1])
+        if index in bad:
+            raw_text = None
+            problem = error(Reason.TRANSCRIPT_NOT_UTF8, f"{where}: the transcription is not valid UTF-8")
+        uri, exists = ctx.files.resolve(os.path.join(wavs, utt + ".wav"))
         if not exists:
             problem = error(Reason.MISSING_FILE, f"{uri} (listed in {where})")
-        elif problems:
-            problem = error(Reason.LISTING_ERROR, f"{where}: {'; '.join(problems)}")
-        else:
-            problem = transcript_problem
-        listing.add(uri, start=start, end=end, raw_text=raw_text, speaker_raw=speaker, split=split,
-                    language_raw=language, listing_error=problem, meta=meta)
+        listing.add(uri, raw_text=raw_text, split=ctx.split or "train", listing_error=problem, meta=meta)
 
+
+_READERS: dict[str, Callable[[_Context], None]] = {
+    toolkits.TABLE: _read_table,
+    toolkits.SPEECHBRAIN_CSV: _read_speechbrain_csv,
+    toolkits.SPEECHBRAIN_JSON: _read_speechbrain_json,
+    toolkits.LJSPEECH: _read_ljspeech,
+}
+
+
+# --- sidecars --------------------------------------------------------------------------------------
 
 def _sidecar_json(path: str) -> tuple[dict[str, Any], str | None]:
     """The sidecar object (strings decoded leniently) and a problem when it is not a JSON object."""
@@ -231,17 +552,31 @@ def _sidecar_item(dirpath: str, stem: str, names: set[str]) -> dict[str, Any]:
             "meta": meta, "listing_error": json_problem or text_problem}
 
 
-def _list_sidecars(listing: Listing, root: Path, files: FileIndex) -> int:
+def walk_tree(listing: Listing, root: Path, files: FileIndex, read: set[str],
+              on_audio: Callable[[str, str, set[str]], None] | None = None, sidecars: bool = True) -> int:
+    """Walk the tree under root (sorted; hidden files and folders skipped): call `on_audio(dirpath, name,
+    names)` for each audio file, and `listing.ignore` each file that is neither audio, nor in `read`
+    (absolute paths), nor (when `sidecars`) a `<stem>.txt` / `<stem>.json` beside an audio file.
+    Returns the number of audio files."""
     count = 0
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         names = set(filenames)
+        stems = _audio_stems(filenames) if sidecars else set()
         for name in sorted(filenames):
-            if name.startswith(".") or not is_audio_name(name):
+            if name.startswith("."):
                 continue
-            count += 1
-            uri, _ = files.resolve(os.path.join(dirpath, name))
-            listing.add(uri, **_sidecar_item(dirpath, name.rsplit(".", 1)[0], names))
+            if is_audio_name(name):
+                count += 1
+                if on_audio is not None:
+                    on_audio(dirpath, name, names)
+                continue
+            if os.path.join(dirpath, name) in read:
+                continue
+            stem, _, ext = name.rpartition(".")
+            if stem in stems and ext.lower() in ("txt", "json"):
+                continue
+            listing.ignore(os.path.join(files.realdir(dirpath), name))
     return count
 
 
@@ -250,11 +585,16 @@ def list_items(source: SourceConfig) -> pa.Table:
     listing = Listing(source, LAYOUT)
     files = FileIndex()
     manifests = find_manifests(root)
-    if manifests:
-        for manifest, split in manifests:
-            _list_manifest(listing, manifest, split, files)
-    elif _list_sidecars(listing, root, files) == 0:
-        raise ValueError(f"{LAYOUT}: {root} has no audio files ({', '.join(AUDIO_EXTENSIONS)}) "
-                         f"and no manifest (.csv/.tsv/.jsonl with a {'/'.join(PATH_COLUMNS)} column)")
-    return listing.table()
+    for m in manifests:
+        _READERS[m.kind](_Context(listing, files, m.path, str(m.path.parent.absolute()), m.split))
 
+    def add_sidecar_item(dirpath: str, name: str, names: set[str]) -> None:
+        uri, _ = files.resolve(os.path.join(dirpath, name))
+        listing.add(uri, **_sidecar_item(dirpath, name.rsplit(".", 1)[0], names))
+
+    read = {str(m.path.absolute()) for m in manifests}
+    audio = walk_tree(listing, root, files, read, None if manifests else add_sidecar_item)
+    if not manifests and audio == 0:
+        raise ValueError(f"{LAYOUT}: {root} has no audio files ({', '.join(AUDIO_EXTENSIONS)}) "
+                         f"and no manifest ({LOOKED_FOR})")
+    return listing.table()

@@ -11,6 +11,11 @@ Columns: transcript = first of raw_text, text, transcription, sentence; language
 iso_639_3 (+ `_` + iso_15924 when present), else the folder name when it reads as a language code,
 else source.language; speaker = speaker_id / speaker / client_id; split = a `split` column, else the
 file name prefix (`train-00000-of-00004`, `validation-...`), else a folder name, else train.
+
+The tree is walked once (one scandir per folder; `.git`, `.cache` and `.huggingface` folders, which hold
+git and Hugging Face download state, not data, are skipped); its files that are neither Parquet, audio,
+nor what a Hugging Face dataset repository ships (README, license, `.gitattributes`, dataset_info JSON)
+are counted as ignored (`Listing.ignore`).
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ from omnicorpus.corpus.listing import (
     FileIndex,
     Listing,
     error,
+    is_audio_name,
     language_dir,
     normalize_split,
     printable,
     split_from_name,
+    walk,
 )
 from omnicorpus.manifests.keys import row_uri
 from omnicorpus.manifests.schema import Reason
@@ -45,16 +52,31 @@ SPEAKER_COLUMNS = ("speaker_id", "speaker", "client_id")
 ID_COLUMNS = ("id", "utt_id", "segment_id")
 SPLIT_COLUMN = "split"
 BATCH_ROWS = 65_536
+#: Folders of a dataset repository that hold no data: git's, and Hugging Face download state.
+SKIPPED_DIRS = frozenset({".git", ".cache", ".huggingface"})
+#: Files a Hugging Face dataset repository ships beside its data (lowercase names).
+KNOWN_FILES = frozenset({"readme.md", "readme", "readme.txt", "license", "license.txt", "license.md",
+                         ".gitattributes", ".gitignore", "dataset_infos.json", "dataset_info.json"})
 
 
-def parquet_files(root: Path) -> list[Path]:
-    """The root itself when it is a Parquet file, else every *.parquet under it (sorted)."""
+def parquet_files(root: Path, listing: Listing | None = None) -> list[Path]:
+    """The root itself when it is a Parquet file, else every *.parquet under it (sorted). With a listing,
+    the other files of the tree that are neither audio nor known repository files are counted as ignored."""
     if root.is_file():
         return [root]
-    files = sorted(p for p in root.rglob("*.parquet") if p.is_file())
-    if not files:
+    found = []
+    for dirpath, dirnames, filenames in walk(str(root)):
+        dirnames[:] = [d for d in dirnames if d not in SKIPPED_DIRS]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if name.endswith(".parquet"):
+                if os.path.isfile(path):
+                    found.append(Path(path))
+            elif listing is not None and not is_audio_name(name) and name.lower() not in KNOWN_FILES:
+                listing.ignore(path)
+    if not found:
         raise ValueError(f"{LAYOUT}: no *.parquet file under {root}")
-    return files
+    return sorted(found)
 
 
 def audio_kind(schema: pa.Schema) -> str | None:
@@ -244,6 +266,6 @@ def list_items(source: SourceConfig) -> pa.Table:
     root = root.absolute()
     listing = Listing(source, LAYOUT)
     files = FileIndex()
-    for path in parquet_files(root):
+    for path in parquet_files(root, listing):
         _list_file(listing, path, root if root.is_dir() else root.parent, files)
     return listing.table()

@@ -15,6 +15,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,7 +27,13 @@ from omnicorpus.manifests.tables import conform
 from omnicorpus.pipelines.config import SourceConfig
 
 #: Extensions (lowercase, with the dot) of the audio files adapters list.
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm")
+AUDIO_EXTENSIONS = (
+    ".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm",
+    # what else libsndfile or FFmpeg decode: AIFF, Sun/NeXT, CAF, Wave64, NIST SPHERE, Monkey's, WavPack,
+    # TTA, AMR, AC-3, WMA, Speex, and the audio of MP4 / Matroska / 3GP containers
+    ".aif", ".aiff", ".aifc", ".au", ".snd", ".caf", ".w64", ".sph", ".nist", ".ape", ".wv", ".tta", ".amr",
+    ".ac3", ".wma", ".spx", ".oga", ".mka", ".mp4", ".mkv", ".3gp", ".mp2",
+)
 
 _SPLIT_TOKENS = {
     "train": "train", "training": "train",
@@ -196,6 +203,7 @@ def read_text_file(path: str | os.PathLike[str]) -> tuple[str | None, str | None
 
 def read_csv_rows(
     path: str | os.PathLike[str], delimiter: str = ",", quoting: Literal[0, 1, 2, 3] = csv.QUOTE_MINIMAL,
+    skipinitialspace: bool = False,
 ) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
     """(header, rows) of a delimited file with a header line, decoded leniently: a field holding bytes
     that are not UTF-8 keeps them as surrogates (test with `is_clean`). Rows are (line number, {column:
@@ -206,7 +214,8 @@ def read_csv_rows(
         data = data[3:]
     text = lenient(data)
     # newline="": records end at \n / \r\n only, not at the other Unicode line breaks str.splitlines knows
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting,
+                        skipinitialspace=skipinitialspace)
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
@@ -226,7 +235,12 @@ def read_csv_rows(
 def read_jsonl_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     """(line number, object or None, parse problem) of each non-blank line of a JSON-lines file, decoded
     leniently (strings may hold surrogates for bytes that are not UTF-8; test with `is_clean`)."""
-    for lineno, raw in read_lines(path):
+    return json_objects(read_lines(path))
+
+
+def json_objects(lines: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """(line number, object or None, parse problem) of each non-blank (line number, bytes) line."""
+    for lineno, raw in lines:
         if not raw.strip():
             continue
         try:
@@ -391,6 +405,33 @@ def checked_uri(path: str) -> tuple[str, str | None]:
 # --- rows ------------------------------------------------------------------------------------------
 
 _COLUMNS = SOURCE_ITEMS.names
+#: Schema metadata key of a listing table: the files of the source tree that no item stands for.
+IGNORED_KEY = b"omnicorpus.ignored"
+#: How many ignored file names a listing keeps as examples.
+IGNORED_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """Files in a source tree that are neither audio nor a manifest or sidecar the adapter reads."""
+
+    count: int = 0
+    examples: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """`ignored: 3 files, e.g. notes.pdf, cover.jpg` (empty when nothing was ignored)."""
+        if not self.count:
+            return ""
+        return f"ignored: {self.count} file{'s' if self.count != 1 else ''}, e.g. {', '.join(self.examples)}"
+
+
+def ignored_files(table: pa.Table) -> Ignored:
+    """What the adapter that made a listing table ignored (nothing, for a table of another origin)."""
+    raw = (table.schema.metadata or {}).get(IGNORED_KEY)
+    if not raw:
+        return Ignored()
+    data = json.loads(raw)
+    return Ignored(int(data["count"]), tuple(data["examples"]))
 
 
 class Listing:
@@ -399,7 +440,8 @@ class Listing:
     `add` fills the derived columns: item_id, corpus, layout, license, labelled (source.labelled and a
     transcript exists), language_raw (source.language when the item has none). `table()` drops repeated
     item ids (the first listing wins; its meta counts the repeats and a repeat that disagrees on the
-    transcript or split sets a listing_error) and sorts by source_uri, start, end.
+    transcript or split sets a listing_error) and sorts by source_uri, start, end, channel.
+    `ignore(path)` counts a file of the source tree that is no item (see `ignored_files`).
     """
 
     def __init__(self, source: SourceConfig, layout: str) -> None:
@@ -407,15 +449,24 @@ class Listing:
         self.layout = layout
         # ids hash the location within the source, so a corpus moved to another folder keeps its ids
         self._root = str(Path(source.path).resolve()).rstrip("/") + "/"
-        self._rows: dict[str, list[Any]] = {}
+        self._rows: dict[str, dict[str, Any]] = {}
         self._dups: dict[str, list[tuple[str | None, str | None]]] = {}
+        self._ignored = 0
+        self._ignored_examples: list[str] = []
 
     def __len__(self) -> int:
         return len(self._rows)
 
+    def ignore(self, path: str | os.PathLike[str]) -> None:
+        """Count a file that is neither audio nor a manifest/sidecar this layout reads."""
+        self._ignored += 1
+        if len(self._ignored_examples) < IGNORED_EXAMPLES:
+            text = printable(os.fsdecode(path))
+            self._ignored_examples.append(text[len(self._root):] if text.startswith(self._root) else text)
+
     def add(self, source_uri: str, *, start: float | None = None, end: float | None = None,
-            raw_text: str | None = None, speaker_raw: str | None = None, split: str | None = "train",
-            language_raw: str | None = None, listing_error: str | None = None,
+            channel: int | None = None, raw_text: str | None = None, speaker_raw: str | None = None,
+            split: str | None = "train", language_raw: str | None = None, listing_error: str | None = None,
             meta: Mapping[str, Any] | None = None, labelled: bool | None = None,
             license: str | None = None) -> None:
         src = self.source
@@ -423,7 +474,7 @@ class Listing:
         if listing_error is None:
             listing_error = uri_problem
         location = source_uri[len(self._root):] if source_uri.startswith(self._root) else source_uri
-        iid = item_id(src.name, location, start, end)
+        iid = item_id(src.name, location, start, end, channel)
         if iid in self._rows:
             self._dups.setdefault(iid, []).append((raw_text, split))
             return
@@ -435,37 +486,34 @@ class Listing:
                                               for v in (speaker_raw, language_raw, license))
         if labelled is None:
             labelled = src.labelled and raw_text is not None
-        meta_json = None
-        if meta:
-            meta_json = dict(meta)
-        self._rows[iid] = [
-            iid, src.name, self.layout, source_uri, start, end, raw_text, speaker_raw or None, split,
-            language_raw or src.language, license or src.license, bool(labelled), listing_error, meta_json,
-        ]
+        self._rows[iid] = {
+            "item_id": iid, "item_version": None, "corpus": src.name, "layout": self.layout, "source_uri": source_uri,
+            "start": start, "end": end, "channel": channel, "raw_text": raw_text,
+            "speaker_raw": speaker_raw or None, "split": split, "language_raw": language_raw or src.language,
+            "license": license or src.license, "labelled": bool(labelled), "listing_error": listing_error,
+            "meta": dict(meta) if meta else None,
+        }
 
     def table(self) -> pa.Table:
         rows = self._rows
         for iid, dups in self._dups.items():
             row = rows[iid]
-            meta = row[13] or {}
-            meta["listed_times"] = len(dups) + 1
-            row[13] = meta
-            if row[12] is None and any(text != row[6] or split != row[8] for text, split in dups):
-                row[12] = error(Reason.LISTING_ERROR, f"{row[3]} is listed {len(dups) + 1} times "
-                                f"with different transcripts or splits")
+            row["meta"] = {**(row["meta"] or {}), "listed_times": len(dups) + 1}
+            if row["listing_error"] is None and any(text != row["raw_text"] or split != row["split"]
+                                                    for text, split in dups):
+                row["listing_error"] = error(Reason.LISTING_ERROR, f"{row['source_uri']} is listed "
+                                             f"{len(dups) + 1} times with different transcripts or splits")
         ordered = sorted(rows.values(), key=_sort_key)
-        columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
-        lists = [columns[name] for name in _COLUMNS]
-        meta_i = _COLUMNS.index("meta")
-        for row in ordered:
-            for i, value in enumerate(row):
-                if i == meta_i and value is not None:
-                    value = printable(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str))
-                lists[i].append(value)
+        columns: dict[str, list[Any]] = {name: [row[name] for row in ordered] for name in _COLUMNS}
+        columns["meta"] = [None if m is None else printable(json.dumps(m, sort_keys=True, ensure_ascii=False,
+                                                                       default=str)) for m in columns["meta"]]
         arrays = [pa.array(columns[f.name], type=f.type) for f in SOURCE_ITEMS]
-        return conform(pa.Table.from_arrays(arrays, schema=SOURCE_ITEMS), SOURCE_ITEMS)
+        table = conform(pa.Table.from_arrays(arrays, schema=SOURCE_ITEMS), SOURCE_ITEMS)
+        ignored = json.dumps({"count": self._ignored, "examples": self._ignored_examples}).encode()
+        return table.replace_schema_metadata({**(table.schema.metadata or {}), IGNORED_KEY: ignored})
 
 
-def _sort_key(row: list[Any]) -> tuple[Any, ...]:
-    start, end = row[4], row[5]
-    return (row[3], start is not None, start or 0.0, end is not None, end or 0.0)
+def _sort_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    start, end, channel = row["start"], row["end"], row["channel"]
+    return (row["source_uri"], start is not None, start or 0.0, end is not None, end or 0.0,
+            channel is not None, channel or 0)

@@ -1,12 +1,16 @@
 """The corpus adapters by layout name, layout detection, and `list_source`.
 
 `detect_layout` looks only at names and small headers (never at audio), with bounded searches, in this
-order: community (a metadata.csv with a consent column, at the root or up to two levels down), kaldi
-(a wav.scp, up to three levels down), common_voice (locale folders with validated.tsv, or clips/ and a
-split TSV), fleurs (folders with a split TSV and audio/), librispeech (a *.trans.txt, up to four
-levels down), hf_parquet (a *.parquet with an audio column, up to four levels down), folder (a root
-manifest with an audio path column, or audio files). Long-form audio cannot be told from metadata:
-it detects as `folder`; name `longform` explicitly.
+order: lhotse (Lhotse recordings / supervisions / cuts manifests at the root: the most specific sign,
+so it goes first), community (a metadata.csv with a consent column, at the root or up to two levels
+down), kaldi (a wav.scp, up to five levels down: egs/<recipe>/s5/data/<dir>/), common_voice (locale
+folders with validated.tsv, or clips/ and a split TSV), fleurs (folders with a split TSV and audio/),
+librispeech (a *.trans.txt or LibriTTS *.trans.tsv up to four levels down, or an MLS transcripts.txt
+beside audio/ up to three), hf_parquet (a *.parquet with an audio column, up
+to four levels down), folder (a root manifest: SpeechBrain CSV / JSON, NeMo JSON lines, LJSpeech
+metadata.csv, a table with an audio path column, Hugging Face audiofolder metadata one or two folders
+down; or a manifest-like file at the root that folder rejects with its own error; or audio files).
+Long-form audio cannot be told from metadata: it detects as `folder`; name `longform` explicitly.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from omnicorpus.corpus import (
     folder,
     hf_parquet,
     kaldi,
+    lhotse,
     librispeech,
     longform,
 )
@@ -38,6 +43,7 @@ ADAPTERS: dict[str, Callable[[SourceConfig], pa.Table]] = {
     "fleurs": fleurs.list_items,
     "librispeech": librispeech.list_items,
     "kaldi": kaldi.list_items,
+    "lhotse": lhotse.list_items,
     "hf_parquet": hf_parquet.list_items,
     "folder": folder.list_items,
     "longform": longform.list_items,
@@ -49,13 +55,16 @@ _MAX_DIRS = 2000
 _SPLIT_TSVS = ("train.tsv", "dev.tsv", "test.tsv")
 
 LOOKED_FOR = (
+    "lhotse: recordings/supervisions/cuts[_<part>].jsonl[.gz] Lhotse manifests at the root",
     "community: metadata.csv with a consent column",
     "kaldi: wav.scp",
     "common_voice: <locale>/validated.tsv or <locale>/clips/ with train/dev/test.tsv",
     "fleurs: <code>/train|dev|test.tsv with <code>/audio/",
-    "librispeech: <subset>/<speaker>/<chapter>/*.trans.txt",
+    "librispeech: <subset>/<speaker>/<chapter>/*.trans.txt, *.trans.tsv (LibriTTS), or transcripts.txt "
+    "beside audio/ (MLS)",
     "hf_parquet: *.parquet with an audio column",
-    "folder: audio files (" + ", ".join(AUDIO_EXTENSIONS) + ") or a .csv/.tsv/.jsonl manifest of them",
+    "folder: audio files (" + ", ".join(AUDIO_EXTENSIONS) + ") or a root manifest of them (SpeechBrain "
+    ".csv/.json, NeMo .json/.jsonl, LJSpeech metadata.csv, a .csv/.tsv/.jsonl with an audio path column)",
 )
 
 
@@ -121,18 +130,24 @@ def _is_fleurs(root: Path) -> bool:
                for d in _candidates(root))
 
 
+def _is_librispeech(root: Path) -> bool:
+    """LibriSpeech *.trans.txt, LibriTTS(-R) *.trans.tsv (not macOS `._` companions), or MLS's
+    <split>/transcripts.txt beside an audio/ folder."""
+    if _find(root, lambda n: not n.startswith("._") and n.endswith(
+            (librispeech.TRANS_SUFFIX, librispeech.TTS_TRANS_SUFFIX)), 4):
+        return True
+    found = _find(root, lambda n: n == librispeech.MLS_TRANSCRIPTS, 3)
+    return found is not None and os.path.isdir(os.path.join(os.path.dirname(found), librispeech.MLS_AUDIO_DIR))
+
+
 def _is_hf_parquet(root: Path) -> bool:
     found = _find(root, lambda n: n.endswith(".parquet"), 4)
     return found is not None and hf_parquet.has_audio_column(found)
 
 
 def _is_folder(root: Path) -> bool:
-    try:
-        if folder.find_manifests(root):
-            return True
-    except ValueError:
-        return True  # several manifests: folder's own error says which
-    return _find(root, is_audio_name, 6) is not None
+    # a manifest folder reads, or one it rejects with its own error (which names the file)
+    return folder.has_manifest(root) or _find(root, is_audio_name, 6) is not None
 
 
 def detect_layout(path: str) -> str:
@@ -145,11 +160,13 @@ def detect_layout(path: str) -> str:
             return "hf_parquet"
         raise ValueError(f"cannot detect a layout: {root} is a file (only a Parquet file with audio can be)")
     checks: tuple[tuple[str, Callable[[Path], bool]], ...] = (
+        ("lhotse", lhotse.detect),
         ("community", _is_community),
-        ("kaldi", lambda r: _find(r, lambda n: n == "wav.scp", 3) is not None),
+        # a data dir, up to a Kaldi tree's egs/<recipe>/s5/data/<dir>/wav.scp
+        ("kaldi", lambda r: _find(r, lambda n: n == "wav.scp", 5) is not None),
         ("common_voice", _is_common_voice),
         ("fleurs", _is_fleurs),
-        ("librispeech", lambda r: _find(r, lambda n: n.endswith(librispeech.TRANS_SUFFIX), 4) is not None),
+        ("librispeech", _is_librispeech),
         ("hf_parquet", _is_hf_parquet),
         ("folder", _is_folder),
     )

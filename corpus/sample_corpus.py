@@ -10,13 +10,17 @@ folder                    layout
 ``common_voice/<loc>/``   Common Voice: ``clips/*.mp3`` + ``validated/train/dev/test.tsv``
 ``fleurs/<code>/``        FLEURS: header-less ``train/dev/test.tsv`` + ``audio/<split>/*.wav`` (16 kHz)
 ``librispeech/<subset>/`` LibriSpeech: ``<spk>/<ch>/<spk>-<ch>-<NNNN>.flac`` + ``<spk>-<ch>.trans.txt``
-``kaldi/hi_train/``       Kaldi data dir (Hindi): ``wav.scp`` ``segments`` ``text`` ``utt2spk`` ``spk2utt``
-                          ``spk2gender``; ``wav.scp`` paths are relative to the data dir itself
-                          (``wav/<reco>.wav``, 44.1 kHz stereo, several utterances per recording)
+``kaldi/egs/.../s5/``      Kaldi recipe folder (Hindi), data dir ``data/hi_train/``: ``wav.scp`` ``segments``
+                          ``text`` ``utt2spk`` ``spk2utt`` ``spk2gender``; ``wav.scp`` lines are sox pipes
+                          (``sox data/local/wav/<reco>.wav -t wav -r 16k -b 16 -e signed - |``) with paths
+                          relative to ``s5/``, as Kaldi recipes run them (44.1 kHz stereo WAV, several
+                          utterances per recording)
 ``longform/<lang>/``      long unlabelled recordings (FLAC 22.05 kHz, Ogg/Opus, WAV stereo, MP3);
                           the folder is the language as a source writes it, ``und`` = unknown
 ``community/<p>/<sub>/``  partner submissions: audio files + ``metadata.csv``
 ``omnilingual/data/``     Hugging Face Parquet: ``<lang_Script>/{train,dev,test}-00000-of-00001.parquet``
+``speechbrain/``          SpeechBrain CSVs ``train/dev/test.csv`` (``ID,duration,wav,spk_id,wrd``, paths
+                          ``$data_root/audio/...``) over WAV clips and one AIFF clip (French)
 ========================  =========================================================================
 
 The text is real Universal Declaration of Human Rights sentences (``data/udhr_sentences.tsv``).  Every
@@ -71,17 +75,18 @@ BASE_SR = 22050  # espeak-ng's native rate; everything is mixed at this rate the
 
 # Folders (and per-source files) this module owns under `out`; removed before a fresh build.
 _OWNED = ("common_voice", "fleurs", "librispeech", "kaldi", "longform", "community", "omnilingual",
-          "MANIFEST.json", "omnicorpus.yaml")
+          "speechbrain", "MANIFEST.json", "omnicorpus.yaml")
 
 # name, layout, path, license, default language, labelled
 SOURCES: tuple[tuple[str, str, str, str, str | None, bool], ...] = (
     ("cv", "common_voice", "common_voice", "CC0-1.0", None, True),
     ("fleurs", "fleurs", "fleurs", "CC-BY-4.0", None, True),
-    ("librispeech", "librispeech", "librispeech", "CC-BY-4.0", "en", True),
+    ("librispeech", "librispeech", "librispeech", "CC-BY-4.0", None, True),  # the layout implies English
     ("kaldi", "kaldi", "kaldi", "CC-BY-4.0", "hi", True),
     ("longform", "longform", "longform", "CC-BY-4.0", None, False),
     ("community", "community", "community", "CC-BY-4.0", None, True),
     ("omnilingual", "hf_parquet", "omnilingual", "CC-BY-4.0", None, True),
+    ("speechbrain", "folder", "speechbrain", "CC-BY-4.0", "fr", True),
 )
 
 CV_LOCALES = {
@@ -99,6 +104,12 @@ FLEURS_CODES = {
 }
 OMNILINGUAL_LANGS = ("npi_Deva", "kaz_Cyrl", "hye_Armn")
 KALDI_DIR, KALDI_LANG = "hi_train", "hin_Deva"
+#: The Kaldi source is a recipe folder: data dirs under s5/data/, audio under s5/data/local/, and wav.scp
+#: lines that pipe it through sox (as Kaldi's own recipes write them), with paths relative to s5/ (where
+#: Kaldi runs its scripts).
+KALDI_RECIPE = "kaldi/egs/sample_hindi/s5"
+SPEECHBRAIN_LANG = "fra_Latn"
+SPEECHBRAIN_HEADER = ("ID", "duration", "wav", "spk_id", "wrd")
 # folder, language, codec, sample rate, channels, file stem
 LONGFORM_FOLDERS = (
     ("sw", "swh_Latn", "flac", 22050, 1, "broadcast"),
@@ -334,7 +345,7 @@ def _encode(pcm: np.ndarray, sr: int, fmt: str, tmp: Path, tag: str, serial: int
     """Encodes int16 samples; every encoder is used with settings that make its output reproducible."""
     import soundfile as sf
 
-    if fmt in ("wav", "flac"):
+    if fmt in ("wav", "flac", "aiff"):
         buf = io.BytesIO()
         sf.write(buf, pcm, sr, format=fmt.upper(), subtype="PCM_16")
         return buf.getvalue()
@@ -853,17 +864,18 @@ class _Builder:
             reco = f"{sp.sid}_r{r + 1:03d}"
             k = 3 if self.scale == 1 else rng.randint(3, 6)
             texts = [deck.next() for _ in range(k)]
-            job = self.job(KaldiJob(f"kaldi/{KALDI_DIR}/wav/{reco}.wav", tuple(sp.say(rng, t) for t in texts),
+            job = self.job(KaldiJob(f"{KALDI_RECIPE}/data/local/wav/{reco}.wav", tuple(sp.say(rng, t) for t in texts),
                                     _seed_of(self.seed, "kaldi", reco)))
             recos.append((reco, sp, texts, job))
 
         def finalize() -> None:
-            d = self.out / "kaldi" / KALDI_DIR
+            d = self.out / KALDI_RECIPE / "data" / KALDI_DIR
             wav_scp, segments, text, utt2spk = [], [], [], []
             spk2utt: dict[str, list[str]] = {}
             for reco, sp, texts, job in recos:
                 res = self.results[job]
-                wav_scp.append(f"{reco} wav/{reco}.wav\n")
+                # as egs/commonvoice/s5/local/data_prep.pl writes it: a sox pipe to 16 kHz 16-bit WAV
+                wav_scp.append(f"{reco} sox data/local/wav/{reco}.wav -t wav -r 16k -b 16 -e signed - |\n")
                 for k, (sentence, (a, b)) in enumerate(zip(texts, res["spans"], strict=True)):
                     utt = f"{reco}_{k + 1:03d}"
                     start = max(0.0, a - 0.1)
@@ -908,6 +920,40 @@ class _Builder:
                 self.longform_speech[rel] = self.results[job]["spans"]
             self.items["longform"] = len(jobs)
             self.seconds["longform"] = sum(self.results[j]["seconds"] for _, j in jobs)
+
+        self.finalizers.append(finalize)
+
+    def plan_speechbrain(self) -> None:
+        """SpeechBrain CSV manifests as its recipes' prepare scripts write them (`ID,duration,wav,spk_id,wrd`,
+        csv.writer, one file per split), audio paths with SpeechBrain's `$data_root` placeholder; one clip is
+        AIFF."""
+        rng = self.rng("speechbrain")
+        lang = SPEECHBRAIN_LANG
+        self.language_codes["speechbrain"] = {"fr": lang}
+        deck = self.deck(rng, lang)
+        spk = self.speakers(rng, lang, 2, lambda i: f"sb{i + 1:02d}")
+        rows: dict[str, list[tuple[str, str, str, str, int]]] = {}  # split -> (id, rel, speaker, text, job)
+        n = 2 * self.scale + 1
+        for k, split in enumerate(self.split_list(rng, n)):
+            sp = spk[k % len(spk)]
+            utt = f"{sp.sid}-{k:04d}"
+            fmt = "aiff" if k == 0 else "wav"
+            rel = f"speechbrain/audio/{sp.sid}/{utt}.{fmt}"
+            sentence = deck.next()
+            rows.setdefault(split, []).append((utt, rel, sp.sid, sentence, self.clip(rng, rel, sp, sentence, fmt,
+                                                                                      16000)))
+
+        def finalize() -> None:
+            for split in SPLITS:
+                buf = io.StringIO()
+                writer = csv.writer(buf, delimiter=",", quotechar='"', quoting=csv.QUOTE_MINIMAL)
+                writer.writerow(SPEECHBRAIN_HEADER)
+                for utt, rel, speaker, sentence, job in rows.get(split, []):
+                    path = "$data_root/" + rel[len("speechbrain/"):]
+                    writer.writerow([utt, f"{self.results[job]['seconds']:.3f}", path, speaker, sentence])
+                _write_text(self.out / "speechbrain" / f"{split}.csv", buf.getvalue())
+            self.items["speechbrain"] = sum(len(v) for v in rows.values())
+            self.seconds["speechbrain"] = sum(self.results[j]["seconds"] for v in rows.values() for *_, j in v)
 
         self.finalizers.append(finalize)
 
@@ -1145,6 +1191,7 @@ def build_sample_corpus(out: Path, scale: int = 1, seed: int = 0,
     b.plan_librispeech()
     b.plan_community()
     b.plan_omnilingual()
+    b.plan_speechbrain()
     b.run(progress)
     manifest = b.manifest()
     _write_text(out / "omnicorpus.yaml", _config_yaml(seed, scale))

@@ -9,10 +9,13 @@ import re
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
-def item_id(corpus: str, location: str, start: float | None = None, end: float | None = None) -> str:
-    """Id of a source item: `<corpus>-<24 hex>`, a hash of where it is within its source. No '.' or '/'
-    (it becomes a WebDataset key)."""
+def item_id(corpus: str, location: str, start: float | None = None, end: float | None = None,
+            channel: int | None = None) -> str:
+    """Id of a source item: `<corpus>-<24 hex>`, a hash of where it is within its source (and of the channel,
+    for one channel of a multi-channel file). No '.' or '/' (it becomes a WebDataset key)."""
     span = "" if start is None and end is None else f"#{start!r}-{end!r}"
+    if channel is not None:
+        span += f"#channel={channel}"
     digest = hashlib.sha256(f"{corpus}\0{location}{span}".encode()).hexdigest()[:24]
     return f"{_UNSAFE.sub('_', corpus)}-{digest}"
 

@@ -6,7 +6,16 @@ Accepted inputs, case-insensitive, `-` or `_` as separator:
   - ISO 639-3 (`eng`), ISO 639-1 (`en`), ISO 639-2/B (`ger`), optionally followed by an ISO 15924
     script and/or a region: FLEURS (`en_us`, `cmn_hans_cn`), Common Voice (`sv-SE`, `zh-TW`),
     BCP-47 (`zh-Hans-CN`, `sr-Latn-RS`, `zh-cmn-Hans`, `de-CH-1996`, `en-US-x-twain`);
-  - a few deprecated codes still written by tools (`iw`, `in`, `ji`, `jw`, `mo`).
+  - a few deprecated codes still written by tools (`iw`, `in`, `ji`, `jw`, `mo`);
+  - an English language name, as Kaldi `utt2lang` / `lang` files and Lhotse supervisions write them
+    (`English`, `Swahili`, `Mandarin Chinese`, `mandarin`, `Farsi`): ISO 639-3's reference name
+    (pycountry's `name`, `common_name`, `inverted_name`, with or without a trailing qualifier such as
+    `(macrolanguage)`) of a living language or one with an ISO 639-1 code (Latin, Esperanto), of four
+    letters or more, or one of COMMON_NAMES. A name maps exactly as the code it names would
+    (`Swahili` is `sw`: swh_Latn; `Chinese` is `zh`: cmn_Hans). Where a qualifier-less name fits
+    several languages, the macrolanguage wins (as its ISO 639-1 code would), then the one that has
+    an ISO 639-1 code, then the one living language; else the name is ambiguous and rejected.
+    A word of 2-3 letters is read as a code first (`Ga` is Irish `ga`; write `gaa` for Ga).
 The script comes from the code when given, else from the region for the few languages whose script
 depends on it (zh-TW), else from the default-script table, else from the Unicode script of the
 transcript. Macrolanguages map to the individual language that speech corpora mean by them (ar ->
@@ -80,6 +89,29 @@ DEPRECATED = {
     "ajp": "apc",
 }
 
+#: Language names that speech recipes write and ISO 639-3's reference names do not hold (or hold for
+#: another language), lowercase, -> the code they mean.
+COMMON_NAMES = {
+    "mandarin": "cmn", "cantonese": "yue", "chinese mandarin": "cmn", "chinese cantonese": "yue",
+    "hokkien": "nan", "taiwanese hokkien": "nan-tw", "min nan": "nan", "wu": "wuu", "shanghainese": "wuu",
+    "farsi": "fas", "greek": "ell", "modern greek": "ell", "punjabi": "pan", "pashto": "pus",
+    "uyghur": "uig", "kyrgyz": "kir", "haitian creole": "hat", "creole haitian": "hat",
+    "castilian": "spa", "valencian": "cat", "flemish": "nld", "moldavian": "ron", "moldovan": "ron",
+    "bangla": "ben", "sinhalese": "sin", "odia": "ori", "oriya": "ori", "kurmanji": "kmr",
+    "sorani": "ckb", "dholuo": "luo", "luo": "luo", "kirundi": "run", "luganda": "lug",
+    "sesotho": "sot", "sotho": "sot", "setswana": "tsn", "isizulu": "zul", "isixhosa": "xho",
+    "nyanja": "nya", "chewa": "nya", "fula": "ful", "fulani": "ful", "fulfulde": "ful",
+    "scots gaelic": "gla", "irish gaelic": "gle", "frisian": "fry", "west frisian": "fry",
+    "occitan": "oci", "interlingua": "ina", "slovene": "slv", "bokmal": "nob", "bokmål": "nob",
+    "norwegian bokmal": "nob", "nynorsk": "nno", "azeri": "aze", "sakha": "sah", "ilocano": "ilo",
+    "greenlandic": "kal", "dhivehi": "div", "maldivian": "div", "laotian": "lao", "tigrigna": "tir",
+    "afaan oromoo": "orm", "bahasa indonesia": "ind", "bahasa melayu": "msa", "malaysian": "msa",
+    "nepalese": "nep", "modern standard arabic": "arb", "levantine arabic": "apc", "khmer": "khm",
+    "central khmer": "khm", "filipino": "fil", "swiss german": "gsw", "alemannic": "gsw",
+    "persian dari": "prs", "tajiki": "tgk", "burmese": "mya", "myanmar": "mya", "tibetan": "bod",
+    "kiswahili": "swa", "isindebele": "nbl", "sepedi": "nso", "northern sotho": "nso",
+}
+
 #: ISO 639-1 codes of collective (ISO 639-5) groups; the 3-letter ones come from pycountry.
 _COLLECTIVE_639_1 = {"bh": "bih"}
 
@@ -140,6 +172,71 @@ def _lookup(code: str) -> str | None:
     else:
         return None
     return lang.alpha_3 if lang is not None else None
+
+
+_QUALIFIER = re.compile(r"\s*\([^()]*\)$")
+
+
+@cache
+def _names() -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+    """lowercase name -> (ISO 639-3 codes whose name it is exactly, codes whose name it is once a
+    trailing qualifier such as `(macrolanguage)` is dropped)."""
+    exact: dict[str, set[str]] = {}
+    loose: dict[str, set[str]] = {}
+    for lang in pycountry.languages:
+        if getattr(lang, "type", None) != "L" and getattr(lang, "alpha_2", None) is None:
+            continue  # extinct, ancient, historical, constructed: no speech corpus (Latin, Esperanto stay)
+        for attr in ("name", "common_name", "inverted_name"):
+            name = getattr(lang, attr, None)
+            if not name:
+                continue
+            key = _name_key(name)
+            exact.setdefault(key, set()).add(lang.alpha_3)
+            bare = _QUALIFIER.sub("", key)
+            if bare != key:
+                loose.setdefault(bare, set()).add(lang.alpha_3)
+    keys = exact.keys() | loose.keys()
+    return {k: (frozenset(exact.get(k, ())), frozenset(loose.get(k, ()))) for k in keys}
+
+
+def _name_key(name: str) -> str:
+    return " ".join(name.replace("_", " ").split()).casefold()
+
+
+def _by_name(raw: str, source: str) -> str | None:
+    """The code (to parse like any other) a language name stands for; None when it names no language;
+    UnknownLanguageError when it names several."""
+    key = _name_key(raw)
+    if key in COMMON_NAMES:
+        return COMMON_NAMES[key]
+    if len(key) < 4:
+        return None  # `E`, `Ga`, `Mor`: too short to tell from a mistyped code
+    exact, loose = _names().get(key, (frozenset(), frozenset()))
+    if len(exact) == 1:
+        return next(iter(exact))
+    candidates = exact or loose
+    if not candidates:
+        return None
+    entries = [e for e in (pycountry.languages.get(alpha_3=c) for c in sorted(candidates)) if e is not None]
+    for keep in (lambda e: getattr(e, "scope", None) == "M",
+                 lambda e: getattr(e, "alpha_2", None) is not None,
+                 lambda e: getattr(e, "type", None) == "L"):
+        chosen = [e for e in entries if keep(e)]
+        if len(chosen) == 1:
+            return str(chosen[0].alpha_3)
+        if chosen:
+            entries = chosen
+    results = set()
+    for entry in entries:
+        try:
+            results.add(_parse(entry.alpha_3, source))
+        except UnknownLanguageError:
+            results.add((entry.alpha_3, None))
+    if len(results) == 1:
+        return str(entries[0].alpha_3)
+    named = ", ".join(f"{e.alpha_3} ({e.name})" for e in entries)
+    raise UnknownLanguageError(raw, source, f"the language name {raw.strip()!r} fits several languages: "
+                               f"{named}; give the ISO 639-3 code")
 
 
 def _not_a_language(sub: str) -> str:
@@ -237,7 +334,17 @@ def _parse(code: str, source: str) -> tuple[str, str | None]:
     parts = key.split("-")
     primary = _lookup(parts[0])
     if primary is None:
-        raise UnknownLanguageError(code, source, _not_a_language(parts[0]))
+        code_like = re.fullmatch(r"[a-z]{2,3}", parts[0]) is not None and " " not in raw
+        # a code-like word is a name only when COMMON_NAMES says so (`wu`): ISO 639-3 holds names such
+        # as `Mor` or `Bo` that would turn a mistyped or collective code into some language
+        named = COMMON_NAMES.get(key) if code_like and len(parts) == 1 else (
+            None if code_like else _by_name(raw, source))
+        if named is not None:
+            return _parse(named, source)
+        why = _not_a_language(parts[0]) if code_like else (
+            f"{raw.strip()!r} is not an ISO 639-1, 639-2 or 639-3 code (nor a BCP-47 tag), nor a language "
+            "name we know (an ISO 639-3 name such as 'Swahili' or 'Mandarin Chinese')")
+        raise UnknownLanguageError(code, source, why)
     lang, script, region = _read_subtags(code, source, primary, parts)
     if lang in _SPECIAL:
         raise UnknownLanguageError(code, source, f"{lang!r} is a special ISO 639 code: {_SPECIAL[lang]}")

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from omnicorpus.manifests import storage
+from omnicorpus.manifests.languages import UNDETERMINED
 from omnicorpus.manifests.schema import REJECTS, SCHEMA_VERSION, SHARDS, SUMMARY, UTTERANCES
 from omnicorpus.manifests.tables import conform, read_table, to_parquet_bytes
 
@@ -68,14 +69,30 @@ def newest_release(root: str | os.PathLike[str]) -> Release | None:
 
 
 def open_release(path: str | os.PathLike[str]) -> Release:
-    """A release by its folder, or by an output root (then its latest release)."""
-    path = Path(path)
+    """A release by its folder, or by an output root (then its latest release). Symlinks are resolved: a
+    release's shard paths are relative to where it really lies."""
+    path = Path(path).resolve()
     if not (path / "release.json").exists():
         latest = latest_release(path) if (path / "releases").exists() else None
         if latest is None:
             raise FileNotFoundError(f"{path} is not a release (no release.json) nor an output root with one")
         return latest
     return Release(path, json.loads((path / "release.json").read_text("utf-8")))
+
+
+def output_root_of(release: Release) -> Path:
+    """The output root a release was made in (`<root>/releases/<id>/`), whose `shards/` its shard paths
+    point into; a one-line ValueError when the release folder does not lie in one (a copy of the folder alone)."""
+    root = release.path.parent.parent
+    shards = pc.unique(release.table("shards").column("path")).to_pylist()[:3]
+    missing = [p for p in shards if not (release.path / p).is_file()]
+    if release.path.parent.name == "releases" and not missing:
+        return root
+    example = f" (e.g. {release.path / missing[0]} is missing)" if missing else ""
+    raise ValueError(
+        f"{release.path} is release {release.id} outside the output root it was made in: its shard paths are "
+        f"relative to that root's releases/{release.id}/ folder and point into its shards/{example}; give the "
+        f"release as OUT/releases/{release.id} (or OUT) of that output root, or copy the output root whole")
 
 
 def summarize(utterances: pa.Table, shards: pa.Table) -> pa.Table:
@@ -147,7 +164,7 @@ def build_release(root: str, shards: pa.Table, utterances: pa.Table, rejects: pa
             "utterances": utterances.num_rows,
             "hours": round(float(pc.sum(utterances.column("seconds")).as_py() or 0.0) / 3600, 6),
             "shards": shards.num_rows,
-            "languages": len(set(utterances.column("language").to_pylist()) - {None}),
+            "languages": len(set(utterances.column("language").to_pylist()) - {None, UNDETERMINED}),
             "corpora": len(set(utterances.column("corpus").to_pylist())),
             "rejects": rejects.num_rows,
             "rejects_by_stage": {} if by_stage is None else dict(by_stage.iter_rows()),

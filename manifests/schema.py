@@ -11,7 +11,8 @@ from enum import StrEnum
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.3"  # 1.1: utterances carry lid_language, lid_prob; 1.2: and partner; 1.3: segment FLAC
+SCHEMA_VERSION = "1.4"  # 1.1: utterances carry lid_language, lid_prob; 1.2: and partner; 1.3: segment FLAC;
+# 1.4: source items and recordings carry the channel read, recordings their item_version; `und` replaces null
 
 #: Audio inside the platform is always mono at this rate (the Omnilingual storage convention).
 SAMPLE_RATE = 16_000
@@ -48,6 +49,8 @@ class Reason(StrEnum):
     TRANSCRIPT_NOT_UTF8 = "transcript_not_utf8"
     BAD_OFFSETS = "bad_offsets"
     LISTING_ERROR = "listing_error"
+    COMMAND_NOT_ALLOWED = "command_not_allowed"  # a Kaldi wav.scp command of a source without allow_commands
+    COMMAND_FAILED = "command_failed"  # an allowed command exited non-zero, timed out or wrote too much
     # segment
     NO_SPEECH = "no_speech"
     # langid
@@ -85,12 +88,15 @@ ITEM_ID = _f("item_id", pa.string(), "Stable id of a source item: hash of corpus
 CORPUS = _f("corpus", pa.string(), "Corpus name as configured (the NAME of --source NAME=LAYOUT:PATH)", False)
 SOURCE_URI = _f("source_uri", pa.string(), "Where the audio came from: path or URI of the original file", False)
 SPLIT = _f("split", pa.string(), "train, dev or test")
-LANGUAGE = _f("language", LANGUAGE_TYPE, "Language code {ISO 639-3}_{ISO 15924}, e.g. eng_Latn")
+LANGUAGE = _f("language", LANGUAGE_TYPE,
+              "Language code {ISO 639-3}_{ISO 15924}, e.g. eng_Latn; `und` for unlabelled audio of unknown language")
 LANGUAGE_RAW = _f("language_raw", pa.string(), "Language code exactly as the source wrote it")
 LICENSE = _f("license", pa.string(), "License of the source (SPDX id where one exists)")
 LABELLED = _f("labelled", pa.bool_(), "True when the item has a transcript to train on", False)
 START = _f("start", pa.float64(), "Offset in seconds of the item's first sample in its audio")
 END = _f("end", pa.float64(), "Offset in seconds just past the item's last sample in its audio")
+CHANNEL = _f("channel", pa.int32(),
+             "The one channel (0-based) of a multi-channel file that is the item; null: the mean of all channels")
 SECONDS = _f("seconds", pa.float64(), "Duration in seconds at 16 kHz")
 RAW_TEXT = _f("raw_text", pa.string(), "Transcript as the source wrote it (decoded as UTF-8)")
 TEXT = _f("text", pa.string(), "Normalized transcript (see pipelines.normalize)")
@@ -98,16 +104,20 @@ SPEAKER = _f("speaker", pa.string(), "Speaker pseudonym: salted hash of corpus a
 AUDIO_PATH = _f("audio_path", pa.string(), "Normalized 16 kHz mono FLAC, relative to the output root")
 PCM_SHA256 = _f("pcm_sha256", pa.string(), "SHA-256 of the decoded 16 kHz mono int16 PCM")
 META = _f("meta", pa.string(), "JSON object of source-specific provenance (consent id, partner, ...)")
+ITEM_VERSION = _f("item_version", pa.string(),
+                  "Digest of the item's listing row and the ingest parameters: a change re-ingests the item")
 
 #: What a corpus adapter lists: one row per item (a file, or a span of a file for segment layouts).
 SOURCE_ITEMS = _schema(
     "source_items",
     ITEM_ID,
+    ITEM_VERSION,  # filled in by ingest from the rest of the row (adapters leave it null)
     CORPUS,
     _f("layout", pa.string(), "Adapter that listed the item (common_voice, fleurs, kaldi, ...)", False),
     SOURCE_URI,
     START,
     END,
+    CHANNEL,
     RAW_TEXT,
     _f("speaker_raw", pa.string(), "Speaker id as the source wrote it"),
     SPLIT,
@@ -122,6 +132,7 @@ SOURCE_ITEMS = _schema(
 RECORDINGS = _schema(
     "recordings",
     _f("recording_id", pa.string(), "Equal to the item_id of the source item", False),
+    ITEM_VERSION,
     CORPUS,
     SPLIT,
     LANGUAGE,
@@ -129,6 +140,7 @@ RECORDINGS = _schema(
     SOURCE_URI,
     START,
     END,
+    CHANNEL,
     LICENSE,
     LABELLED,
     SPEAKER,
@@ -145,6 +157,16 @@ RECORDINGS = _schema(
     _f("dc_offset", pa.float32(), "Mean sample value, full scale = 1.0"),
     PCM_SHA256,
     META,
+)
+
+#: Every listed item an ingest run took (whatever its outcome), with the version it took: an item listed
+#: later with another version (new settings, a fixed transcript) has its earlier outcome removed and is
+#: ingested again; an item no longer listed has it removed.
+INGESTED = _schema(
+    "ingested",
+    ITEM_ID,
+    CORPUS,
+    ITEM_VERSION,
 )
 
 #: One stretch of speech of a recording; the unit every later stage works on.
@@ -242,5 +264,5 @@ SUMMARY = _schema(
 
 TABLES: dict[str, pa.Schema] = {
     s.metadata[b"table"].decode(): s
-    for s in (SOURCE_ITEMS, RECORDINGS, SEGMENTS, REJECTS, SHARDS, UTTERANCES, SUMMARY)
+    for s in (SOURCE_ITEMS, RECORDINGS, INGESTED, SEGMENTS, REJECTS, SHARDS, UTTERANCES, SUMMARY)
 }

@@ -12,14 +12,21 @@ files (FFmpeg's decoder is ~2.7x faster), M4A/AAC, FLAC streams whose header has
 whatever libsndfile does not recognise. PyAV does not seek: a span is decoded from the start of
 the file (decoding stops at the span's end).
 
-Audio is decoded in blocks: each block is downmixed (mean of channels) at the source rate and fed
-to a streaming soxr resampler (quality 'HQ', the same output as a one-shot resample), so memory
-holds the 16 kHz mono result and one block, not the whole multichannel source.
+Audio is decoded in blocks: each block is downmixed (mean of channels; or, with `channel=`, that one
+channel alone) at the source rate and fed to a streaming soxr resampler (quality 'HQ', the same output
+as a one-shot resample), so memory holds the 16 kHz mono result and one block, not the whole
+multichannel source.
 
-Integrity: a WAV whose data chunk announces more frames than the file holds, and a FLAC that
-decodes to fewer frames than its STREAMINFO announces, are `decode_error`: a truncated file must
-not pass as a shorter recording. Lossy streams are not held to a frame count (encoder delay and
-padding make counts inexact); damage the decoder reports is a `decode_error`.
+NIST SPHERE (`.sph`, TIMIT, Switchboard, LDC corpora) is read by libsndfile: 16-bit PCM either byte
+order, 8-bit mu-law / a-law, one or two channels. SPHERE files whose samples are compressed inside
+the file (`sample_coding -s.. pcm,embedded-shorten-v2.00`, LDC's Switchboard and others) only LDC's
+`sph2pipe` decodes: they are a `decode_error` saying "shorten-compressed NIST SPHERE (needs sph2pipe)".
+
+Integrity: a WAV whose data chunk, or a NIST SPHERE whose `sample_count`, announces more frames than
+the file holds, and a FLAC that decodes to fewer frames than its STREAMINFO announces, are
+`decode_error`: a truncated file must not pass as a shorter recording. Lossy streams are not held to
+a frame count (encoder delay and padding make counts inexact); damage the decoder reports is a
+`decode_error`.
 
 `pcm_sha256` is the SHA-256 of the samples quantized to little-endian int16 as
 `clip(round(x * 32768), -32768, 32767)`: exactly the integers `encode_flac` stores, and reading
@@ -125,8 +132,12 @@ def decode_audio(
     end: float | None = None,
     max_seconds: float | None = None,
     name: str = "",
+    channel: int | None = None,
 ) -> DecodedAudio:
     """Decode compressed/PCM bytes, take [start, end) seconds if given, downmix, resample to 16 kHz.
+
+    `channel` (0-based) keeps that channel alone instead of the mean of the channels (one side of a
+    Switchboard conversation); a channel the file does not have is a decode_error.
 
     `start`/`end` are seconds in the source (applied at the source rate, before resampling); `end`
     may overshoot the audio by END_TOLERANCE_SECONDS and is then clamped. `max_seconds` bounds the
@@ -141,7 +152,12 @@ def decode_audio(
         raise AudioDecodeError(Reason.EMPTY_FILE, f"{label}file is empty (0 bytes)")
     data = bytes(data) if not isinstance(data, bytes) else data
     _check_offsets(start, end, label)
-    truncated = _wav_truncation(data) or _ogg_truncation(data)
+    if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int) or channel < 0):
+        raise AudioDecodeError(Reason.DECODE_ERROR, f"{label}channel {channel!r} is not a channel number")
+    nist = _nist_problem(data)
+    if nist:
+        raise AudioDecodeError(Reason.DECODE_ERROR, f"{label}{nist}")
+    truncated = _wav_truncation(data) or _ogg_truncation(data) or _nist_truncation(data)
     if truncated:
         raise AudioDecodeError(Reason.DECODE_ERROR, f"{label}truncated {truncated}")
 
@@ -151,10 +167,18 @@ def decode_audio(
         sfile = None  # not something libsndfile reads: let FFmpeg try
     if sfile is not None:
         with sfile:
-            out = _decode_soundfile(sfile, start, end, max_seconds, label)
+            out = _decode_soundfile(sfile, start, end, max_seconds, label, channel)
         if out is not None:
             return out
-    return _decode_pyav(data, start, end, max_seconds, label)
+    return _decode_pyav(data, start, end, max_seconds, label, channel)
+
+
+def _check_channel(channel: int | None, channels: int, label: str) -> None:
+    if channel is not None and channel >= channels:
+        raise AudioDecodeError(
+            Reason.DECODE_ERROR,
+            f"{label}channel {channel} asked, the file has {channels} channel{'s' if channels != 1 else ''}",
+        )
 
 
 def _check_offsets(start: float | None, end: float | None, label: str) -> None:
@@ -258,7 +282,8 @@ def _soundfile_codec(sfile: sf.SoundFile) -> str:
 
 
 def _decode_soundfile(
-    sfile: sf.SoundFile, start: float | None, end: float | None, max_seconds: float | None, label: str
+    sfile: sf.SoundFile, start: float | None, end: float | None, max_seconds: float | None, label: str,
+    channel: int | None = None,
 ) -> DecodedAudio | None:
     """Decode with libsndfile; None when the stream should go to FFmpeg instead."""
     rate, channels, total = int(sfile.samplerate), int(sfile.channels), int(sfile.frames)
@@ -270,6 +295,7 @@ def _decode_soundfile(
         return None  # FFmpeg decodes Opus ~2.7x faster; libsndfile is kept for spans (it seeks)
     if rate <= 0 or channels <= 0:
         raise AudioDecodeError(Reason.DECODE_ERROR, f"{label}bad header: {rate} Hz, {channels} channels")
+    _check_channel(channel, channels, label)
     codec = _soundfile_codec(sfile)
     if total == 0:
         raise AudioDecodeError(Reason.EMPTY_AUDIO, f"{label}the file holds no audio frames ({codec})")
@@ -290,7 +316,7 @@ def _decode_soundfile(
             if got.shape[0] == 0:
                 break
             pos += got.shape[0]
-            sink.push(_downmix(got))
+            sink.push(_downmix(got) if channel is None else got[:, channel])
         if pos < stop:
             raise AudioDecodeError(
                 Reason.DECODE_ERROR,
@@ -350,7 +376,7 @@ _AV_SAMPLE_FORMATS = {
 }
 
 
-def _av_frame_mono(frame: av.AudioFrame) -> np.ndarray:
+def _av_frame_mono(frame: av.AudioFrame, channel: int | None = None) -> np.ndarray:
     fmt = frame.format.name
     planar = frame.format.is_planar
     kind = fmt[:-1] if planar else fmt
@@ -360,10 +386,16 @@ def _av_frame_mono(frame: av.AudioFrame) -> np.ndarray:
     arr = frame.to_ndarray()
     channels = frame.layout.nb_channels
     if planar:  # (channels, samples)
-        mono = arr[0].astype(dtype) if channels == 1 else arr.mean(axis=0, dtype=dtype)
+        if channel is not None or channels == 1:
+            mono = arr[channel or 0].astype(dtype)
+        else:
+            mono = arr.mean(axis=0, dtype=dtype)
     else:  # (1, samples * channels), interleaved
         inter = arr.reshape(-1, channels)
-        mono = inter[:, 0].astype(dtype) if channels == 1 else inter.mean(axis=1, dtype=dtype)
+        if channel is not None or channels == 1:
+            mono = inter[:, channel or 0].astype(dtype)
+        else:
+            mono = inter.mean(axis=1, dtype=dtype)
     if offset:
         mono += offset
     if scale != 1.0:
@@ -372,7 +404,8 @@ def _av_frame_mono(frame: av.AudioFrame) -> np.ndarray:
 
 
 def _decode_pyav(
-    data: bytes, start: float | None, end: float | None, max_seconds: float | None, label: str
+    data: bytes, start: float | None, end: float | None, max_seconds: float | None, label: str,
+    channel: int | None = None,
 ) -> DecodedAudio:
     try:
         container = av.open(io.BytesIO(data), mode="r")
@@ -384,11 +417,17 @@ def _decode_pyav(
                 Reason.DECODE_ERROR, f"{label}no audio stream in {container.format.name} container"
             )
         stream = container.streams.audio[0]
+        if stream.codec_context is None:
+            raise AudioDecodeError(
+                Reason.DECODE_ERROR, f"{label}no decoder for the audio of this {container.format.name} file"
+            )
         codec = _av_codec_name(stream)
         rate = int(stream.codec_context.sample_rate or stream.rate or 0)
         channels = int(stream.codec_context.channels or 0)
         if rate <= 0:
             raise AudioDecodeError(Reason.DECODE_ERROR, f"{label}{codec}: unknown sample rate")
+        if channels:
+            _check_channel(channel, channels, label)
         first, stop = _span_frames(start, end, rate, None, label)
         if stop is not None:
             _check_length(stop - first, rate, max_seconds, label, "span")
@@ -405,9 +444,10 @@ def _decode_pyav(
                 if n == 0:
                     continue
                 channels = channels or frame.layout.nb_channels
+                _check_channel(channel, frame.layout.nb_channels, label)
                 lo, hi = max(first - pos, 0), n if stop is None else min(stop - pos, n)
                 if lo < hi:
-                    sink.push(_av_frame_mono(frame)[lo:hi])
+                    sink.push(_av_frame_mono(frame, channel)[lo:hi])
                 pos += n
                 if stop is not None and pos >= stop:
                     break
@@ -436,11 +476,15 @@ def _wav_truncation(data: bytes) -> str | None:
     """For a RIFF/RIFX/RF64 WAVE: a message when its data chunk announces more frames than the bytes hold.
 
     libsndfile silently shortens such a file to the bytes present, so the header is checked here.
-    A data size of 0 or 0xFFFFFFFF (written by streaming encoders that never patch it) is 'unknown'.
+    As in Kaldi's wave reader, a file written to a pipe is in "stream mode" (its sizes are never patched:
+    read to the end): a RIFF size of 0 or 0xFFFFFFFF, or a data size of 0, 0xFFFFFFFF or 0x7FFFF000
+    (what SoX writes to a pipe when it does not know the length).
     """
     if len(data) < 12 or data[8:12] != b"WAVE" or data[:4] not in (b"RIFF", b"RIFX", b"RF64"):
         return None
     endian = ">" if data[:4] == b"RIFX" else "<"
+    if data[:4] != b"RF64" and struct.unpack(endian + "I", data[4:8])[0] in (0, 0xFFFFFFFF):
+        return None  # stream mode
     pos, block_align, ds64_data = 12, 0, None
     for _ in range(1000):  # a WAV has a handful of chunks; bound the walk on garbage
         if pos + 8 > len(data):
@@ -455,7 +499,7 @@ def _wav_truncation(data: bytes) -> str | None:
         elif cid == b"data":
             if size == 0xFFFFFFFF and ds64_data is not None:
                 size = ds64_data
-            if size in (0, 0xFFFFFFFF) or block_align == 0:
+            if size in (0, 0xFFFFFFFF, 0x7FFFF000) or block_align == 0:
                 return None
             announced, present = size // block_align, (len(data) - body) // block_align
             if present < announced:
@@ -483,6 +527,65 @@ def _ogg_truncation(data: bytes) -> str | None:
                 return None
         i = data.rfind(b"OggS", lo, i)
     return "Ogg: no complete end-of-stream page at the end of the file"
+
+
+#: NIST SPHERE sample codings of samples compressed inside the file, which only NIST/LDC tools decode.
+_NIST_COMPRESSIONS = {"shorten": "sph2pipe", "wavpack": "NIST's w_decode", "shortpack": "NIST's w_decode"}
+_NIST_FIELD = re.compile(rb"^(\S+)\s+-(i|r|s\d+)\s?(.*)$")
+
+
+def _nist_header(data: bytes) -> dict[str, str] | None:
+    """The fields of a NIST SPHERE header (`NIST_1A`, its size, `name -type value` lines up to
+    `end_head`), None for anything else."""
+    if not data.startswith(b"NIST_1A\n") or len(data) < 16:
+        return None
+    try:
+        size = int(data[8:16].strip())
+    except ValueError:
+        return None
+    fields: dict[str, str] = {}
+    for line in data[16 : min(size, len(data), 1 << 20)].split(b"\n"):
+        line = line.rstrip(b"\r")
+        if line.strip() == b"end_head":
+            break
+        m = _NIST_FIELD.match(line)
+        if m:
+            # the rest of the line, not the announced -sN length: writers get it wrong
+            fields[m.group(1).decode("ascii", "replace")] = m.group(3).decode("ascii", "replace").strip()
+    fields["_header_bytes"] = str(size)
+    return fields
+
+
+def _nist_problem(data: bytes) -> str | None:
+    """For a NIST SPHERE whose samples are compressed in the file: what it is and what decodes it."""
+    header = _nist_header(data)
+    if header is None:
+        return None
+    coding = header.get("sample_coding", "").lower()
+    for kind, tool in _NIST_COMPRESSIONS.items():
+        if f"embedded-{kind}" in coding:
+            return f"{kind}-compressed NIST SPHERE (needs {tool}): sample_coding {coding}"
+    return None
+
+
+def _nist_truncation(data: bytes) -> str | None:
+    """For an uncompressed NIST SPHERE: a message when `sample_count` announces more frames than the
+    bytes after the header hold (libsndfile silently reads what is there)."""
+    header = _nist_header(data)
+    if header is None:
+        return None
+    try:
+        size = int(header["_header_bytes"])
+        count = int(header["sample_count"])
+        width = int(header.get("sample_n_bytes", "2")) * int(header.get("channel_count", "1"))
+    except (KeyError, ValueError):
+        return None
+    if count <= 0 or width <= 0 or size <= 0:
+        return None
+    present = max(len(data) - size, 0) // width
+    if present < count:
+        return f"NIST SPHERE: sample_count announces {count} frames, the file holds {present}"
+    return None
 
 
 #: The largest Ogg page: 27-byte header, 255 lacing values, 255 x 255 bytes of data.

@@ -5,11 +5,15 @@ Errors print as one line and exit non-zero; `--debug` shows the traceback.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
 import time
+import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,6 +25,7 @@ from omnicorpus.pipelines.config import (
     ConfigError,
     PipelineConfig,
     SourceConfig,
+    SourceFlags,
     config_from_flags,
     load_config,
 )
@@ -46,6 +51,17 @@ err = Console(stderr=True, soft_wrap=True)
 ConfigArg = Annotated[Path | None, typer.Argument(help="Pipeline config (YAML); optional with --source.")]
 SourceOpt = Annotated[list[str] | None, typer.Option(
     "--source", help="NAME=LAYOUT:PATH, repeatable; NAME becomes the corpus name, LAYOUT an adapter or auto.")]
+LanguageOpt = Annotated[list[str] | None, typer.Option(
+    "--language", help="NAME=CODE, repeatable: the language of a source's items that do not say theirs.")]
+LicenseOpt = Annotated[list[str] | None, typer.Option(
+    "--license", help="NAME=ID, repeatable: a source's licence (SPDX id, e.g. CC-BY-4.0).")]
+UnlabelledOpt = Annotated[list[str] | None, typer.Option(
+    "--unlabelled", help="NAME, repeatable: the source is audio without transcripts (self-supervised data).")]
+AllowCommandsOpt = Annotated[list[str] | None, typer.Option(
+    "--allow-commands", help="NAME, repeatable: run the source's Kaldi wav.scp commands that are not plain "
+                             "decoders (argv-split, no shell, with a timeout).")]
+StrictOpt = Annotated[bool, typer.Option(
+    "--strict", help="Fail (exit 1) when a source contributes nothing to the release.")]
 OutOpt = Annotated[str | None, typer.Option("--out", help="Output root (overrides the config's).")]
 ReleaseArg = Annotated[Path, typer.Argument(help="A release folder, or an output root (its latest release).")]
 MasterOpt = Annotated[str | None, typer.Option("--master", help="Spark master URL (default local[*]).")]
@@ -61,15 +77,56 @@ def _progress() -> Progress:
                     console=err, transient=True)
 
 
-def resolve_config(config: Path | None, sources: list[str] | None, out_dir: str | None,
+def source_flags(source: list[str] | None, language: list[str] | None = None, license: list[str] | None = None,
+                 unlabelled: list[str] | None = None, allow_commands: list[str] | None = None) -> SourceFlags:
+    return SourceFlags(*(tuple(v or ()) for v in (source, language, license, unlabelled, allow_commands)))
+
+
+def resolve_config(config: Path | None, flags: SourceFlags, out_dir: str | None,
                    master: str | None) -> PipelineConfig:
     """The config a command means: a file, `--source` flags, or a file with flags on top."""
     base = load_config(config) if config else None
-    if base is None and not sources:
+    if base is None and not flags.sources:
         raise ConfigError(["give a config file or at least one --source NAME=LAYOUT:PATH"], "command line")
-    if base is not None and not sources and out_dir is None and master is None:
+    if base is not None and not flags and out_dir is None and master is None:
         return base
-    return config_from_flags(sources or [], out_dir or (base.output if base else "out"), master, base)
+    return config_from_flags(flags, out_dir or (base.output if base else "out"), master, base)
+
+
+#: The options every command that reads the sources takes, in this order after its own parameters.
+_SOURCE_OPTIONS = (
+    ("config", ConfigArg), ("source", SourceOpt), ("out_dir", OutOpt), ("master", MasterOpt),
+    ("language", LanguageOpt), ("license", LicenseOpt), ("unlabelled", UnlabelledOpt),
+    ("allow_commands", AllowCommandsOpt),
+)
+
+
+def with_sources(command: Callable[..., None]) -> Callable[..., None]:
+    """A command taking `cfg` gets the config, `--source` and per-source options in its place, resolved by
+    `resolve_config`. Typer reads a command's parameters from its signature, so the shared ones are spliced
+    into it here once rather than spelled out in every command."""
+    hints = typing.get_type_hints(command, include_extras=True)  # this module's annotations are strings
+    own = [p.replace(annotation=hints[p.name]) for p in inspect.signature(command).parameters.values()
+           if p.name != "cfg"]
+    required = [p for p in own if p.default is inspect.Parameter.empty]
+    optional = [p for p in own if p.default is not inspect.Parameter.empty]
+    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY if required else
+                                inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=annotation)
+              for name, annotation in _SOURCE_OPTIONS]
+    kinds = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in optional]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        shared_values = {name: kwargs.pop(name) for name, _ in _SOURCE_OPTIONS}
+        flags = source_flags(*(shared_values[n] for n in ("source", "language", "license", "unlabelled",
+                                                          "allow_commands")))
+        kwargs["cfg"] = resolve_config(shared_values["config"], flags, shared_values["out_dir"],
+                                       shared_values["master"])
+        command(**kwargs)
+
+    wrapper.__signature__ = inspect.Signature([*required, *shared, *kinds])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in [*required, *shared, *kinds]}
+    return wrapper
 
 
 @app.command("sample-corpus")
@@ -102,10 +159,9 @@ def config_check(config: Annotated[Path, typer.Argument(help="Pipeline config (Y
 
 
 @config_app.command("show")
-def config_show(config: ConfigArg = None, source: SourceOpt = None, out_dir: OutOpt = None,
-                master: MasterOpt = None) -> None:
+@with_sources
+def config_show(cfg: PipelineConfig) -> None:
     """Print the effective config (defaults filled in) as JSON."""
-    cfg = resolve_config(config, source, out_dir, master)
     out.print_json(json.dumps(cfg.to_dict()))
 
 
@@ -125,9 +181,10 @@ def languages(
 
 
 @langid_app.command("train")
+@with_sources
 def langid_train(
+    cfg: PipelineConfig,
     model: Annotated[Path, typer.Option("--model", help="Where to write the model (.bin, or .ftz to quantize).")],
-    config: ConfigArg = None, source: SourceOpt = None,
     holdout: Annotated[float, typer.Option(help="Share of each language held out and scored.")] = 0.1,
     seed: Annotated[int, typer.Option(help="Decides the held-out sentences and the model.")] = 0,
 ) -> None:
@@ -136,7 +193,6 @@ def langid_train(
     Use it in the config as `langid: {model: PATH}`."""
     from omnicorpus.pipelines.langid import train_lid_model, training_texts
 
-    cfg = resolve_config(config, source, None, None)
     texts, languages, skipped = training_texts(cfg)
     with err.status(f"training on {len(texts)} transcripts in {len(set(languages))} languages ..."):
         report = train_lid_model(texts, languages, model, holdout=holdout, seed=seed)
@@ -203,13 +259,12 @@ def community_withdraw(
 
 
 @app.command("ingest")
-def ingest(config: ConfigArg = None, source: SourceOpt = None, out_dir: OutOpt = None,
-           master: MasterOpt = None) -> None:
+@with_sources
+def ingest(cfg: PipelineConfig) -> None:
     """Ingest new items of every source on Spark: 16 kHz FLAC audio store + recordings table."""
     from omnicorpus.pipelines.ingest import run_ingest
     from omnicorpus.pipelines.spark import spark_session
 
-    cfg = resolve_config(config, source, out_dir, master)
     spark = spark_session(cfg.spark.master, cfg.spark.conf)
     report = run_ingest(cfg, spark)
     out.print_json(json.dumps(report.as_dict()))
@@ -236,13 +291,12 @@ def print_summary(release_path: Path) -> None:
 
 
 @app.command("run")
-def run(config: ConfigArg = None, source: SourceOpt = None, out_dir: OutOpt = None,
-        master: MasterOpt = None) -> None:
+@with_sources
+def run(cfg: PipelineConfig, strict: StrictOpt = False) -> None:
     """Run the whole chain on Spark (ingest, curate, shard, release) and print where the release is."""
     from omnicorpus.pipelines.run import run_pipeline
     from omnicorpus.pipelines.spark import spark_session
 
-    cfg = resolve_config(config, source, out_dir, master)
     spark = spark_session(cfg.spark.master, cfg.spark.conf)
     t0 = time.perf_counter()
     with err.status("running the pipeline on Spark ..."):
@@ -251,40 +305,41 @@ def run(config: ConfigArg = None, source: SourceOpt = None, out_dir: OutOpt = No
     for src in cfg.sources:
         if src.layout == "auto":
             out.print(f"source {src.name}: layout auto detected as [bold]{ing.layouts[src.name]}[/]")
-    out.print(f"ingest: {sum(ing.listed.values())} items listed, {ing.new} new -> {ing.recordings} recordings, "
-              f"{ing.rejects} rejects")
+    redone = [f"{n} {what}" for n, what in ((ing.changed, "changed"), (ing.retried, "retried")) if n]
+    gone = f"; {ing.gone} no longer listed, removed" if ing.gone else ""
+    out.print(f"ingest: {sum(ing.listed.values())} items listed, {ing.new} new"
+              f"{' (' + ', '.join(redone) + ')' if redone else ''} -> {ing.recordings} recordings, "
+              f"{ing.rejects} rejects{gone}")
     out.print(f"curate: {cur.recordings} recordings -> {cur.segments} segments, {cur.rejects} rejects; "
               f"after dedup {cur.accepted} accepted, {cur.dedup_rejects} rejects")
     print_summary(report.release.path)
     state = "new release" if report.new_release else "unchanged, latest release"
     out.print(f"{state}: [bold]{report.release.path}[/] ({time.perf_counter() - t0:.0f} s)")
-    _finish(report.release.path, report.verdict)
+    _finish(report.release.path, report.verdict, strict=strict)
 
 
 @app.command("curate")
-def curate_cmd(config: ConfigArg = None, source: SourceOpt = None, out_dir: OutOpt = None,
-               master: MasterOpt = None) -> None:
+@with_sources
+def curate_cmd(cfg: PipelineConfig) -> None:
     """Segment, identify language, normalize, filter and dedup what ingest wrote."""
     from omnicorpus.pipelines.curate import curate
     from omnicorpus.pipelines.spark import spark_session
 
-    cfg = resolve_config(config, source, out_dir, master)
     report = curate(cfg, spark_session(cfg.spark.master, cfg.spark.conf))
     out.print_json(json.dumps(report.as_dict()))
 
 
 @app.command("release")
-def release_cmd(config: ConfigArg = None, source: SourceOpt = None, out_dir: OutOpt = None,
-                master: MasterOpt = None) -> None:
+@with_sources
+def release_cmd(cfg: PipelineConfig, strict: StrictOpt = False) -> None:
     """Shard what curate accepted and publish it as a new release (when anything changed)."""
     from omnicorpus.pipelines.run import make_release
     from omnicorpus.pipelines.spark import spark_session
 
-    cfg = resolve_config(config, source, out_dir, master)
     release, new, verdict = make_release(cfg, spark_session(cfg.spark.master, cfg.spark.conf))
     print_summary(release.path)
     out.print(f"{'new release' if new else 'unchanged, latest release'}: [bold]{release.path}[/]")
-    _finish(release.path, verdict)
+    _finish(release.path, verdict, strict=strict)
 
 
 @app.command("export")
@@ -316,27 +371,50 @@ def print_verdict(verdict: Verdict) -> None:
         out.print(f"data docs: {verdict.data_docs}")
 
 
-def _finish(release_path: Path, verdict: Verdict | None) -> None:
-    """The verdict and the report of a release just made; a failed gate is a failed command."""
+def print_accounting(release_path: Path) -> list[str]:
+    """Per source: listed, kept, rejected by reason, hours, ignored files; the names of the sources that
+    contribute nothing (each also printed as a warning)."""
+    from omnicorpus.manifests.accounting import source_accounts
+    from omnicorpus.manifests.release import open_release
+
+    accounts = source_accounts(open_release(release_path))
+    out.print("sources:")
+    for account in accounts:
+        out.print(f"  {escape(account.line())}", highlight=False)
+    idle = [a.name for a in accounts if not a.contributes]
+    for name in idle:
+        err.print(f"[bold yellow]warning[/]: source {escape(name)} contributes nothing to the release", highlight=False)
+    return idle
+
+
+def _finish(release_path: Path, verdict: Verdict | None, *, strict: bool = False) -> None:
+    """The accounting, verdict and report of a release just made; a failed gate is a failed command, and so
+    is (with --strict) a source that contributes nothing."""
+    from omnicorpus.manifests.release import open_release, output_root_of
     from omnicorpus.quality.gate import validate_release
     from omnicorpus.quality.report import write_report
 
+    idle = print_accounting(release_path)
     if verdict is None:  # the latest release, unchanged: validated when it was made; check it again
-        verdict = validate_release(release_path, output_root=release_path.parent.parent)
+        verdict = validate_release(release_path, output_root=output_root_of(open_release(release_path)))
     print_verdict(verdict)
     out.print(f"report: [bold]{write_report(release_path, verdict=verdict.as_dict())}[/]")
     if not verdict.passed:
+        raise typer.Exit(1)
+    if strict and idle:
+        err.print(f"[bold red]error[/]: --strict: {len(idle)} source(s) contribute nothing: {', '.join(idle)}",
+                  highlight=False)
         raise typer.Exit(1)
 
 
 @app.command("validate")
 def validate(release: ReleaseArg) -> None:
     """Run the quality gate (Great Expectations suites) on a release; exits non-zero when it fails."""
-    from omnicorpus.manifests.release import open_release
+    from omnicorpus.manifests.release import open_release, output_root_of
     from omnicorpus.quality.gate import validate_release
 
     made = open_release(release)
-    verdict = validate_release(made.path, output_root=made.path.parent.parent)
+    verdict = validate_release(made.path, output_root=output_root_of(made))
     print_verdict(verdict)
     if not verdict.passed:
         raise typer.Exit(1)
@@ -405,7 +483,10 @@ def summary(release: Annotated[Path, typer.Argument(help="A release folder, or a
 def main() -> None:
     debug = "--debug" in sys.argv[1:]
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns what `typer.Exit(code)` carried instead of exiting with it
+        # (and a command's return value otherwise): a failed gate must not exit 0.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except (typer.Exit, SystemExit) as exc:
         code = getattr(exc, "exit_code", getattr(exc, "code", 0))
         sys.exit(code if isinstance(code, int) else 0)

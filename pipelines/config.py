@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 #: Layouts with an adapter in omnicorpus.corpus (plus `auto`, which detects one).
-LAYOUTS = ("common_voice", "fleurs", "librispeech", "kaldi", "hf_parquet", "folder", "longform", "community")
+LAYOUTS = ("common_voice", "fleurs", "librispeech", "kaldi", "lhotse", "hf_parquet", "folder", "longform", "community")
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -42,6 +42,9 @@ class SourceConfig:
     license: str = "unknown"
     language: str | None = None  # default language when the source does not say
     labelled: bool = True
+    # Kaldi wav.scp commands other than the decoder pipes read directly: run them (argv-split, no shell,
+    # with a timeout and a size cap) only when the source says so.
+    allow_commands: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ class IngestParams:
     max_recording_seconds: float = 4 * 3600.0
     speaker_salt: str = "omnicorpus"  # pseudonymizes speaker ids; change it per deployment
     items_per_partition: int = 256
+    # Kaldi wav.scp commands of sources with allow_commands: killed after this long, or past this much output
+    command_timeout_seconds: float = 600.0
+    command_max_bytes: int = 2 << 30
 
 
 @dataclass(frozen=True)
@@ -212,6 +218,8 @@ def _check_values(cfg: PipelineConfig, problems: list[str]) -> None:
         problems.append("filter.max_clip_fraction: must be between 0 and 1")
     if not 0.0 <= lid.min_prob <= 1.0:
         problems.append("langid.min_prob: must be between 0 and 1")
+    if cfg.ingest.command_timeout_seconds <= 0 or cfg.ingest.command_max_bytes <= 0:
+        problems.append("ingest: command_timeout_seconds and command_max_bytes must be positive")
     if cfg.shard.target_bytes < 1 << 16:
         problems.append("shard.target_bytes: must be at least 65536")
     if cfg.shard.task_bytes < cfg.shard.target_bytes:
@@ -306,12 +314,56 @@ def parse_source_flag(flag: str) -> dict[str, Any]:
     return {"name": name, "layout": layout, "path": path, "labelled": layout != "longform"}
 
 
-def config_from_flags(sources: list[str], out: str, master: str | None = None,
+@dataclass(frozen=True)
+class SourceFlags:
+    """What the command line says of sources: `--source NAME=LAYOUT:PATH` and per-source settings
+    (`--language NAME=CODE`, `--license NAME=ID`, `--unlabelled NAME`, `--allow-commands NAME`), which
+    apply to the flags' sources or to a config file's."""
+
+    sources: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    licenses: tuple[str, ...] = ()
+    unlabelled: tuple[str, ...] = ()
+    allow_commands: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return any((self.sources, self.languages, self.licenses, self.unlabelled, self.allow_commands))
+
+    def apply(self, sources: list[dict[str, Any]], problems: list[str]) -> None:
+        """Set the per-source settings on source mappings (by name); unknown names are problems."""
+        by_name = {s.get("name"): s for s in sources}
+
+        def target(flag: str, name: str) -> dict[str, Any] | None:
+            if name not in by_name:
+                problems.append(f"{flag} {name}: no source named {name!r}{_suggest(name, by_name)}")
+                return None
+            return by_name[name]
+
+        for flag, key, values in (("--language", "language", self.languages), ("--license", "license", self.licenses)):
+            for value in values:
+                name, eq, setting = value.partition("=")
+                if not eq or not name or not setting:
+                    problems.append(f"{flag} {value!r}: expected NAME=VALUE, e.g. {flag} radio=sw")
+                elif (src := target(flag, name)) is not None:
+                    src[key] = setting
+        for name in self.unlabelled:
+            if (src := target("--unlabelled", name)) is not None:
+                src["labelled"] = False
+        for name in self.allow_commands:
+            if (src := target("--allow-commands", name)) is not None:
+                src["allow_commands"] = True
+
+
+def config_from_flags(flags: SourceFlags, out: str, master: str | None = None,
                       base: PipelineConfig | None = None) -> PipelineConfig:
     """The config a `--source ... --out ... [--master ...]` command line means, on top of `base`."""
     data: dict[str, Any] = base.to_dict() if base else {}
-    if sources:
-        data["sources"] = [parse_source_flag(s) for s in sources]
+    if flags.sources:
+        data["sources"] = [parse_source_flag(s) for s in flags.sources]
+    problems: list[str] = []
+    flags.apply(data.get("sources") or [], problems)
+    if problems:
+        raise ConfigError(problems, "command line")
     data["output"] = out
     if master:
         data.setdefault("spark", {})["master"] = master

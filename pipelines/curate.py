@@ -7,7 +7,9 @@ re-run takes only new ones), `accepted` (segments after dedup: what a release is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from omnicorpus.manifests.schema import RECORDINGS, SEGMENTS
@@ -22,9 +24,12 @@ from omnicorpus.pipelines.stage import StageSpec, chain
 from omnicorpus.pipelines.table_store import (
     clean_uncommitted,
     commit_increment,
+    committed_increments,
+    delete_increment,
     increment_id,
     read_df,
     replace_output,
+    table_files,
     write_increment,
 )
 
@@ -49,19 +54,38 @@ def curate_spec(cfg: PipelineConfig) -> StageSpec:
                  filter_spec(cfg.filter))
 
 
+def curate_params_digest(cfg: PipelineConfig) -> str:
+    """What the per-recording stages' output depends on besides the recordings: their parameters."""
+    params = {"segment": asdict(cfg.segment), "langid": asdict(cfg.langid), "filter": asdict(cfg.filter)}
+    params["segment"].pop("batch_streams")  # how many recordings share a VAD batch changes no result
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def drop_outdated_curation(root: str, params: str) -> int:
+    """Remove what the per-recording stages made with other parameters (segments, their rejects, the
+    curated marks), so that a change of segment, langid or filter settings takes effect on everything."""
+    outdated = [inc for inc, info in committed_increments(root, "curate").items() if info.get("params") != params]
+    for increment in outdated:
+        delete_increment(root, increment)
+    return len(outdated)
+
+
 def run_curate(cfg: PipelineConfig, spark: SparkSession) -> tuple[int, int, int]:
-    """Per-recording stages over the recordings no earlier run curated: (recordings, segments, rejects)."""
+    """Per-recording stages over the recordings no earlier run curated with these parameters:
+    (recordings, segments, rejects)."""
     root = cfg.output
     clean_uncommitted(root)
+    params = curate_params_digest(cfg)
+    drop_outdated_curation(root, params)
     recordings = read_df(spark, root, "recordings", RECORDINGS)
     if recordings is None:
         return 0, 0, 0
     curated = read_df(spark, root, "curated")
     new = recordings if curated is None else recordings.join(curated, "recording_id", "left_anti")
-    ids = [r.recording_id for r in new.select("recording_id").collect()]
+    ids = [f"{r.recording_id}:{r.item_version}" for r in new.select("recording_id", "item_version").collect()]
     if not ids:
         return 0, 0, 0
-    increment = increment_id("curate", ids)
+    increment = increment_id("curate", [*ids, f"params={params}"])
     partitions = max(spark.sparkContext.defaultParallelism, -(-len(ids) // cfg.segment.batch_streams))
     new = new.repartition(partitions, "recording_id").sortWithinPartitions("recording_id")
     out = run_on_spark(curate_spec(cfg), new)
@@ -71,7 +95,7 @@ def run_curate(cfg: PipelineConfig, spark: SparkSession) -> tuple[int, int, int]
     n_seg, n_rej = out.kept.count(), out.rejects.count()
     out.unpersist()
     commit_increment(root, increment, {"stage": "curate", "recordings": len(ids), "segments": n_seg,
-                                       "rejects": n_rej})
+                                       "rejects": n_rej, "params": params})
     return len(ids), n_seg, n_rej
 
 
@@ -81,7 +105,8 @@ def run_dedup(cfg: PipelineConfig, spark: SparkSession) -> tuple[int, int]:
     segments = read_df(spark, root, "segments", SEGMENTS)
     if segments is None:
         return 0, 0
-    increment = increment_id("dedup", [r.segment_id for r in segments.select("segment_id").collect()])
+    # The segment files name the segments exactly: any new curation or removal of rows renames some.
+    increment = increment_id("dedup", table_files(root, "segments"))
 
     def write() -> dict[str, int]:
         out = run_grouped_on_spark(dedup_spec(), segments, "pcm_sha256")

@@ -19,7 +19,7 @@ from omnicorpus.manifests.schema import REJECTS, SEGMENTS
 from omnicorpus.manifests.tables import read_table
 from omnicorpus.pipelines.config import PipelineConfig
 from omnicorpus.pipelines.curate import CurateReport, curate
-from omnicorpus.pipelines.ingest import IngestReport, run_ingest
+from omnicorpus.pipelines.ingest import IngestReport, Listed, list_all, run_ingest
 from omnicorpus.pipelines.shard import run_shards_once
 from omnicorpus.pipelines.spark import run_on_spark
 from omnicorpus.pipelines.table_store import (
@@ -85,14 +85,25 @@ def shard_input_key(cfg: PipelineConfig) -> str:
                                   f"stages={cfg.stages_digest()}", f"task_bytes={cfg.shard.task_bytes}"])
 
 
-def make_release(cfg: PipelineConfig, spark: SparkSession) -> tuple[Release, bool, Verdict | None]:
+def listing_record(cfg: PipelineConfig, listed: Listed) -> list[dict[str, Any]]:
+    """What release.json records of each source's listing (see manifests.accounting)."""
+    counts = listed.counts
+    return [{"name": s.name, "layout": listed.layouts[s.name], "listed": counts[s.name],
+             "ignored": listed.ignored[s.name].count, "ignored_examples": list(listed.ignored[s.name].examples)}
+            for s in cfg.sources]
+
+
+def make_release(cfg: PipelineConfig, spark: SparkSession,
+                 listed: Listed | None = None) -> tuple[Release, bool, Verdict | None]:
     """Shard what is accepted, make a release of it and validate it: `latest` moves to it only when it passes
     the quality gate; a failing release stays for inspection. (release, new, verdict); no verdict when the
-    content is that of the latest release, which passed when it was made."""
+    content is that of the latest release, which passed when it was made. `listed`: the sources' listing
+    (listed again when not given), recorded in release.json for the per-source accounting."""
+    listed = listed if listed is not None else list_all(cfg)
     shards, utterances = run_shards_once(cfg, shard_input_key(cfg), lambda: release_segments(cfg, spark))
     rejects = read_table(table_uri(cfg.output, "rejects"), REJECTS)
     release, new = build_release(cfg.output, shards, utterances, rejects, config_hash=cfg.digest(),
-                                 extra={"sources": [s.name for s in cfg.sources], "params": cfg.stage_params()})
+                                 extra={"sources": listing_record(cfg, listed), "params": cfg.stage_params()})
     latest = latest_release(cfg.output)
     if latest is not None and latest.id == release.id:
         return release, new, None
@@ -103,7 +114,8 @@ def make_release(cfg: PipelineConfig, spark: SparkSession) -> tuple[Release, boo
 
 
 def run_pipeline(cfg: PipelineConfig, spark: SparkSession) -> RunReport:
-    ingest = run_ingest(cfg, spark)
+    listed = list_all(cfg)
+    ingest = run_ingest(cfg, spark, listed)
     curated = curate(cfg, spark)
-    release, new, verdict = make_release(cfg, spark)
+    release, new, verdict = make_release(cfg, spark, listed)
     return RunReport(ingest, curated, release, new, verdict)

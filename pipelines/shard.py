@@ -69,12 +69,23 @@ def tar_header(name: str, size: int) -> bytes:
     return bytes(header)
 
 
+#: The sidecar's string fields that may be unknown (unlabelled audio, no speaker id): written as "" so that
+#: every key has one type across a release (readers such as `datasets` infer types from the first samples).
+_MAYBE_EMPTY = ("text", "raw_text", "speaker")
+
+
 def sample_json(seg: dict[str, Any]) -> bytes:
-    return json.dumps({
+    """The `<key>.json` of a sample: every key present in every sample, each with one type."""
+    sample = {
         "key": seg["segment_id"], "language": seg["language"], "corpus": seg["corpus"], "split": seg["split"],
-        "text": seg["text"], "raw_text": seg["raw_text"], "seconds": seg["seconds"],
-        "source": seg["source_uri"], "start": seg["start"], "end": seg["end"], "speaker": seg["speaker"],
-    }, sort_keys=True, ensure_ascii=False).encode()
+        "text": seg["text"], "raw_text": seg["raw_text"], "seconds": float(seg["seconds"]),
+        "source": seg["source_uri"], "start": float(seg["start"]), "end": float(seg["end"]),
+        "speaker": seg["speaker"], "labelled": bool(seg["labelled"]),
+    }
+    for key in _MAYBE_EMPTY:
+        if sample[key] is None:
+            sample[key] = ""
+    return json.dumps(sample, sort_keys=True, ensure_ascii=False).encode()
 
 
 class _ShardSink:

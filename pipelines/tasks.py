@@ -20,19 +20,14 @@ def _spark(cfg: PipelineConfig, master: str | None = None):
 
 
 def new_items(config: str) -> dict[str, Any]:
-    """How many listed items no earlier run accounted for (metadata only, no Spark)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from omnicorpus.pipelines.ingest import list_sources
-    from omnicorpus.pipelines.table_store import known_keys
+    """How many listed items the next ingest takes (never seen, changed or to retry), and how many earlier
+    outcomes it removes (metadata only, no Spark, nothing written)."""
+    from omnicorpus.pipelines.ingest import list_all, plan_ingest
 
     cfg = load_config(config)
-    items = list_sources(cfg)
-    done = pa.concat_arrays([known_keys(cfg.output, "recordings", "recording_id"),
-                             known_keys(cfg.output, "rejects", "key")])
-    new = pc.sum(pc.invert(pc.is_in(items.column("item_id"), value_set=done))).as_py() or 0
-    return {"listed": items.num_rows, "new": new}
+    listed = list_all(cfg)
+    plan = plan_ingest(cfg.output, listed, adopt=False)
+    return {"listed": listed.items.num_rows, "new": plan.new.num_rows, "stale": len(plan.stale)}
 
 
 def ingest(config: str, master: str | None = None) -> dict[str, Any]:

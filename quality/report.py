@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 import pycountry
 
+from omnicorpus.manifests.accounting import listed_sources, source_accounts
 from omnicorpus.manifests.languages import language_name
 from omnicorpus.manifests.release import Release, open_release
 from omnicorpus.manifests.schema import SAMPLE_RATE, SPLITS
@@ -47,6 +48,7 @@ UND = "und"
 
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("overview", "Overview"),
+    ("sources", "Sources"),
     ("hours", "Hours by language and corpus"),
     ("long-tail", "The long tail"),
     ("durations", "Durations and speaking rate"),
@@ -560,7 +562,9 @@ class _Report:
         self.info = release.info
         self.betas = list(betas)
         self.verdict = verdict
-        self.u = _frame(release.table("utterances")).with_columns(
+        utterances = _frame(release.table("utterances")).with_columns(  # `und`: no language, as null was
+            pl.when(pl.col("language") == UND).then(None).otherwise(pl.col("language")).alias("language"))
+        self.u = utterances.with_columns(
             pl.col("language").fill_null(UND).alias("lang"),
             (pl.col("text").is_not_null() & (pl.col("text").str.len_chars() > 0)).alias("labelled"),
         )
@@ -625,7 +629,7 @@ class _Report:
             ("Config hash", info.get("config_hash")),
             ("Schema version", info.get("schema_version")),
             ("Content digest", content[:16] + ("…" if len(content) > 16 else "")),
-            ("Sources", ", ".join(info.get("sources") or []) or None),
+            ("Sources", ", ".join(s["name"] for s in listed_sources(info)) or None),
         ]
         title = f' title="{_e(content)}"'
         out.append('<dl class="meta">' + "".join(
@@ -869,6 +873,30 @@ class _Report:
                 "person in two corpora counts twice; corpora without speaker ids count none. A large share for one "
                 f"speaker means a model may learn the voice rather than the language.</p>"
                 f"{_table(cols, rows, tid='speakers-table')}")
+
+    def _sources(self) -> str:
+        accounts = source_accounts(self.release)
+        if not accounts:
+            return '<p class="muted">The release records no sources.</p>'
+        for a in accounts:
+            if not a.contributes:
+                listed = "" if a.listed is None else f" ({a.listed:,} items listed)"
+                self.notes.append(f"Source <code>{_e(a.name)}</code> contributes nothing to this release{listed}: "
+                                  "see its rejects below.")
+            if a.ignored:
+                self.notes.append(f"Source <code>{_e(a.name)}</code>: {a.ignored:,} file(s) of its tree were neither "
+                                  f"audio nor a manifest it reads, e.g. {_e(', '.join(a.ignored_examples))}.")
+        cols = [Col("Source"), Col("Layout"), Col("Listed", "int", "items the source's listing gave"),
+                Col("With utterances", "int", "items of which at least one utterance is in the release"),
+                Col("Rejected whole", "int", "items none of whose audio reached the release"),
+                Col("Utterances", "int"), Col("Hours", "hours"),
+                Col("Rejects by reason", tip="reject rows (items or segments) per reason"),
+                Col("Ignored files", "int", "files of the source tree that are no item")]
+        rows = [(a.name, a.layout or "", a.listed, a.items_kept, a.items_rejected,
+                 a.utterances, a.hours, ", ".join(f"{r} {n:,}" for r, n in sorted(a.rejects.items())), a.ignored)
+                for a in accounts]
+        return ("<p>What each configured source listed and what became of it: nothing leaves the flow unaccounted "
+                f"for.</p>{_table(cols, rows, tid='sources-table')}")
 
     def _community(self) -> str:
         u = self.u.filter(pl.col("partner").is_not_null()) if "partner" in self.u.columns else self.u.clear()

@@ -52,7 +52,7 @@ import polars as pl  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import soundfile as sf  # noqa: E402
 
-from omnicorpus.manifests.languages import is_language  # noqa: E402
+from omnicorpus.manifests.languages import UNDETERMINED, is_language  # noqa: E402
 from omnicorpus.manifests.schema import SAMPLE_RATE, SPLITS, TABLES, Reason, Stage  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -77,12 +77,12 @@ TOLERANCE = 1e-6
 #: Check columns `prepare` adds to each table, with what they hold.
 CHECK_COLUMNS: dict[str, dict[str, str]] = {
     "recordings": {
-        "language_valid": "language is null or a valid {ISO 639-3}_{ISO 15924} code",
+        "language_valid": "language is und or a valid {ISO 639-3}_{ISO 15924} code",
         "samples_error": "|seconds * 16000 - num_samples|: seconds are counted at 16 kHz",
         "audio_exists": "audio_path is a file under the output root",
     },
     "segments": {
-        "language_valid": "language is null or a valid {ISO 639-3}_{ISO 15924} code",
+        "language_valid": "language is und or a valid {ISO 639-3}_{ISO 15924} code",
         "lid_language_valid": "lid_language is null or a valid code",
         "text_nonempty": "not labelled, or the normalized text is not null nor blank",
         "duration_error": "|end - start - seconds|",
@@ -91,7 +91,7 @@ CHECK_COLUMNS: dict[str, dict[str, str]] = {
                         "(a segment made before schema 1.3: cut from its recording when sharded)",
     },
     "utterances": {
-        "language_valid": "language is null or a valid {ISO 639-3}_{ISO 15924} code",
+        "language_valid": "language is und or a valid {ISO 639-3}_{ISO 15924} code",
         "lid_language_valid": "lid_language is null or a valid code",
         "text_nonempty": "raw_text is null (unlabelled), or the normalized text is not null nor blank",
         "duration_error": "|end - start - seconds|",
@@ -99,7 +99,7 @@ CHECK_COLUMNS: dict[str, dict[str, str]] = {
         "shard_listed": "the utterance's shard is a path of shards.parquet",
     },
     "shards": {
-        "language_valid": "language is null or a valid {ISO 639-3}_{ISO 15924} code",
+        "language_valid": "language is und or a valid {ISO 639-3}_{ISO 15924} code",
         "bytes_on_disk": "size of the tar file (null: missing)",
         "sha256_on_disk": "SHA-256 of the tar file (null: missing)",
         "all_16k_mono": "the tar reads and every .flac member's header says 16000 Hz, 1 channel",
@@ -108,7 +108,7 @@ CHECK_COLUMNS: dict[str, dict[str, str]] = {
         "seconds_error": "|seconds - sum of the seconds of the shard's utterances|",
     },
     "summary": {
-        "language_valid": "language is null or a valid {ISO 639-3}_{ISO 15924} code",
+        "language_valid": "language is und or a valid {ISO 639-3}_{ISO 15924} code",
         "hours_error": "|hours - sum of utterance seconds / 3600| of the group",
         "utterances_expected": "utterances of the group",
         "shards_expected": "shards of the group",
@@ -306,8 +306,9 @@ def build_suite(table: str, params: SuiteParams, *, name: str | None = None) -> 
 
 
 def _valid_codes(column: pl.Series) -> pl.Series:
-    """True where the code is null or valid (is_language asked once per distinct code)."""
-    valid = [c for c in column.drop_nulls().unique().to_list() if is_language(c)]
+    """True where the code is null, `und` (unlabelled audio of unknown language) or valid (is_language asked
+    once per distinct code)."""
+    valid = [c for c in column.drop_nulls().unique().to_list() if c == UNDETERMINED or is_language(c)]
     return column.is_null() | column.is_in(pl.Series(valid, dtype=pl.String))
 
 

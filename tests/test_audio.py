@@ -435,3 +435,129 @@ def test_error_pickles():
     again = pickle.loads(pickle.dumps(err))
     assert again.reason == Reason.BAD_OFFSETS and str(again) == "x.wav: end=4 past the end"
     assert AudioDecodeError("decode_error", "m").reason is Reason.DECODE_ERROR
+
+
+# --- one channel ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["wav", "mp3", "opus", "vorbis", "m4a"])
+def test_channel_is_that_channel_alone(files, kind):
+    """`channel=` keeps one channel (left 440 Hz at 0.5, right 660 Hz at 0.3) in the libsndfile path
+    (wav, vorbis) and the PyAV path (mp3, whole opus, m4a) alike."""
+    if kind not in files:
+        pytest.skip(f"no {kind} encoder")
+    data = files[kind].read_bytes()
+    left, right = decode_audio(data, channel=0), decode_audio(data, channel=1)
+    mixed = decode_audio(data)
+    assert left.orig_channels == right.orig_channels == 2
+    assert left.num_samples == right.num_samples == mixed.num_samples
+    for audio, freq, amp in ((left, 440, 0.5), (right, 660, 0.3)):
+        mid = audio.samples[SAMPLE_RATE // 2 : -SAMPLE_RATE // 2]
+        peak, spec = _spectrum_peak(mid)
+        assert peak == pytest.approx(freq, abs=3)
+        other = 660 if freq == 440 else 440
+        freqs = np.fft.rfftfreq(len(mid), 1 / SAMPLE_RATE)
+        assert spec[np.abs(freqs - other) < 10].max() < 0.01 * spec.max()  # the other channel is not mixed in
+        assert math.sqrt(np.mean(mid.astype(np.float64) ** 2)) == pytest.approx(amp / math.sqrt(2), rel=0.05)
+    np.testing.assert_allclose((left.samples + right.samples) / 2, mixed.samples, atol=0.02)
+
+
+def test_channel_span_of_a_pcm_file_is_exact(tmp_path):
+    rng = np.random.default_rng(1)
+    pcm = rng.integers(-20000, 20000, size=(SAMPLE_RATE, 2), dtype=np.int16)
+    path = tmp_path / "st.wav"
+    sf.write(path, pcm, SAMPLE_RATE, subtype="PCM_16")
+    got = decode_audio(path.read_bytes(), start=0.25, end=0.5, channel=1).samples
+    np.testing.assert_array_equal(got, pcm[4000:8000, 1].astype(np.float32) / 32768)
+
+
+@pytest.mark.parametrize("kind", ["wav", "flac", "mp3", "m4a"])
+def test_channel_the_file_lacks(files, kind):
+    if kind not in files:
+        pytest.skip(f"no {kind} encoder")
+    data = files[kind].read_bytes()
+    channels = 1 if kind == "flac" else 2
+    with pytest.raises(AudioDecodeError) as info:
+        decode_audio(data, channel=channels, name="x")
+    assert info.value.reason == Reason.DECODE_ERROR
+    plural = "s" if channels != 1 else ""
+    assert str(info.value) == f"x: channel {channels} asked, the file has {channels} channel{plural}"
+    assert _reason(data, channel=-1) == Reason.DECODE_ERROR
+
+
+# --- NIST SPHERE ----------------------------------------------------------------------------------
+
+
+def _nist(fields: list[str], body: bytes) -> bytes:
+    header = b"NIST_1A\n   1024\n" + b"".join(f.encode() + b"\n" for f in fields) + b"end_head\n"
+    return header + b" " * (1024 - len(header)) + body
+
+
+@pytest.mark.parametrize(("opts", "codec"), [((), "pcm_16"), (("-e", "u-law"), "ulaw"), (("-b", "8"), "pcm_s8")])
+def test_sphere_made_by_sox(tmp_path, opts, codec):
+    """`sox in.wav -t sph out.sph`: 16-bit PCM, 8-bit mu-law, 8-bit PCM, 2 channels at 8 kHz (Switchboard's
+    shape once sph2pipe has uncompressed it). (sox cannot write a-law SPHERE: it writes 8-bit PCM.)"""
+    _need("sox")
+    rate = 8000
+    left, right = _tone(rate, 1.0, 300, 0.5), np.zeros(rate, np.float32)
+    src = tmp_path / "in.wav"
+    sf.write(src, np.stack([left, right], axis=1), rate, subtype="PCM_16")
+    sph = tmp_path / "out.sph"
+    _run("sox", str(src), "-t", "sph", *opts, str(sph))
+    data = sph.read_bytes()
+    assert data.startswith(b"NIST_1A\n")
+    audio = decode_audio(data)
+    assert (audio.orig_codec, audio.orig_sample_rate, audio.orig_channels) == (codec, rate, 2)
+    assert audio.num_samples == SAMPLE_RATE
+    a, b = decode_audio(data, channel=0).samples, decode_audio(data, channel=1).samples
+    mid = slice(SAMPLE_RATE // 4, -SAMPLE_RATE // 4)
+    assert math.sqrt(np.mean(a[mid].astype(np.float64) ** 2)) == pytest.approx(0.5 / math.sqrt(2), rel=0.03)
+    assert np.abs(b).max() < 0.02  # silence (sox dithers it when it writes 8-bit PCM)
+    np.testing.assert_allclose(audio.samples, (a + b) / 2, atol=1e-6)
+    with pytest.raises(AudioDecodeError, match="truncated NIST SPHERE"):
+        decode_audio(data[: 1024 + (len(data) - 1024) // 2])
+
+
+def test_timit_style_sphere_header():
+    """TIMIT's header (no sample_coding: 16-bit PCM), either byte order."""
+    pcm = (_tone(SAMPLE_RATE, 0.5, 500, 0.4) * 32767).astype(np.int16)
+    fields = ["database_id -s5 TIMIT", "database_version -s3 1.0", "utterance_id -s8 aks0_sa1",
+              "channel_count -i 1", f"sample_count -i {len(pcm)}", "sample_rate -i 16000",
+              "sample_min -i -13106", "sample_max -i 13106", "sample_n_bytes -i 2", "sample_sig_bits -i 16"]
+    little = decode_audio(_nist([*fields, "sample_byte_format -s2 01"], pcm.astype("<i2").tobytes()))
+    big = decode_audio(_nist([*fields, "sample_byte_format -s2 10"], pcm.astype(">i2").tobytes()))
+    np.testing.assert_array_equal(little.samples, pcm.astype(np.float32) / 32768)
+    np.testing.assert_array_equal(big.samples, little.samples)
+
+
+@pytest.mark.parametrize("coding", ["pcm,embedded-shorten-v2.00", "ulaw,embedded-shorten-v2.00"])
+def test_shorten_sphere_is_a_clear_decode_error(coding):
+    data = _nist(["channel_count -i 2", "sample_count -i 8000", "sample_rate -i 8000",
+                  f"sample_n_bytes -i {2 if coding.startswith('pcm') else 1}", "sample_byte_format -s2 01",
+                  f"sample_coding -s{len(coding)} {coding}", "sample_checksum -i 12345"],
+                 b"ajkg\x02" + bytes(4000))
+    with pytest.raises(AudioDecodeError) as info:
+        decode_audio(data, name="sw02001.sph")
+    assert info.value.reason == Reason.DECODE_ERROR
+    assert str(info.value).startswith("sw02001.sph: shorten-compressed NIST SPHERE (needs sph2pipe)")
+
+
+def test_wav_written_to_a_pipe_is_read_to_its_end(tmp_path):
+    """Stream-mode WAV headers, as Kaldi's wave reader accepts them: SoX writing to a pipe puts 0x7FFFF000
+    as the data size, FFmpeg 0xFFFFFFFF as both sizes."""
+    pcm = (_tone(SAMPLE_RATE, 0.3) * 32767).astype("<i2")
+    path = tmp_path / "x.wav"
+    sf.write(path, pcm, SAMPLE_RATE, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    pos = data.find(b"data")
+    for riff, size in ((None, 0x7FFFF000), (0xFFFFFFFF, 0xFFFFFFFF)):
+        patched = bytearray(data)
+        patched[pos + 4 : pos + 8] = size.to_bytes(4, "little")
+        if riff is not None:
+            patched[4:8] = riff.to_bytes(4, "little")
+        assert decode_audio(bytes(patched)).num_samples == len(pcm)
+    if shutil.which("sox"):
+        out = subprocess.run(["sox", str(path), "-t", "wav", "-", "trim", "0", "0.1"], check=True,
+                             capture_output=True).stdout
+        assert int.from_bytes(out[out.find(b"data") + 4 :][:4], "little") == 0x7FFFF000
+        assert decode_audio(out).num_samples == SAMPLE_RATE // 10

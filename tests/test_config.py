@@ -11,6 +11,7 @@ import pytest
 from omnicorpus.pipelines.config import (
     ConfigError,
     FilterParams,
+    SourceFlags,
     config_from_flags,
     load_config,
     parse_source_flag,
@@ -88,7 +89,8 @@ def test_not_yaml_and_empty_files(tmp_path):
 def test_the_same_run_from_flags(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "cv").mkdir()
-    cfg = config_from_flags(["cv=common_voice:cv", "radio=longform:cv"], "out", "spark://host:7077")
+    cfg = config_from_flags(SourceFlags(sources=("cv=common_voice:cv", "radio=longform:cv")), "out",
+                            "spark://host:7077")
     assert [(s.name, s.layout, s.labelled) for s in cfg.sources] == [
         ("cv", "common_voice", True), ("radio", "longform", False)]
     assert cfg.spark.master == "spark://host:7077"

@@ -553,3 +553,59 @@ def test_speed_is_reported() -> None:
             to_language(code, source="bench")
     elapsed = time.perf_counter() - start
     print(f"\nto_language: 100,000 calls on 200 codes in {elapsed:.3f} s ({elapsed * 10:.2f} us/call)")
+
+
+# --------------------------------------------------------------------------------------------------
+# English language names, as Kaldi utt2lang / lang files and Lhotse supervisions write them. Each maps
+# exactly as the code it names (the second column) does.
+
+NAMES = [
+    ("English", "en"), ("english", "en"), ("ENGLISH", "en"), (" English ", "en"),
+    ("Swahili", "sw"),  # ISO 639-3 "Swahili (macrolanguage)", as sw: swh_Latn
+    ("Swahili (individual language)", "swh"), ("Kiswahili", "sw"),
+    ("Mandarin Chinese", "cmn"), ("mandarin", "cmn"), ("Mandarin_Chinese", "cmn"), ("Chinese", "zh"),
+    ("Cantonese", "yue"), ("Yue Chinese", "yue"),
+    ("Hindi", "hi"), ("hindi", "hi"), ("Bengali", "bn"), ("Bangla", "bn"), ("Tamil", "ta"), ("Urdu", "ur"),
+    ("Arabic", "ar"), ("Standard Arabic", "arb"), ("Egyptian Arabic", "arz"),
+    ("Persian", "fa"), ("Farsi", "fa"), ("Dari", "prs"), ("Pashto", "ps"), ("Pushto", "ps"),
+    ("Malay", "ms"), ("Nepali", "ne"), ("Greek", "el"), ("Modern Greek (1453-)", "el"),
+    ("Spanish", "es"), ("Castilian", "es"), ("French", "fr"), ("German", "de"), ("Swiss German", "gsw"),
+    ("Dutch", "nl"), ("Flemish", "nl"), ("Portuguese", "pt"), ("Russian", "ru"), ("Ukrainian", "uk"),
+    ("Japanese", "ja"), ("Korean", "ko"), ("Vietnamese", "vi"), ("Thai", "th"), ("Lao", "lo"),
+    ("Khmer", "km"), ("Burmese", "my"), ("Tagalog", "tl"), ("Filipino", "fil"), ("Cebuano", "ceb"),
+    ("Indonesian", "id"), ("Javanese", "jv"), ("Turkish", "tr"), ("Kazakh", "kk"), ("Kyrgyz", "ky"),
+    ("Uyghur", "ug"), ("Uzbek", "uz"), ("Mongolian", "mn"), ("Georgian", "ka"), ("Armenian", "hy"),
+    ("Punjabi", "pa"), ("Panjabi", "pa"), ("Odia", "or"), ("Sinhala", "si"), ("Sinhalese", "si"),
+    ("Kurdish", "ku"), ("Kurmanji", "kmr"), ("Sorani", "ckb"), ("Central Kurdish", "ckb"),
+    ("Haitian Creole", "ht"), ("Haitian", "ht"), ("Zulu", "zu"), ("isiZulu", "zu"), ("Xhosa", "xh"),
+    ("Amharic", "am"), ("Somali", "so"), ("Yoruba", "yo"), ("Igbo", "ig"), ("Hausa", "ha"),
+    ("Kinyarwanda", "rw"), ("Luganda", "lg"), ("Ganda", "lg"), ("Dholuo", "luo"), ("Chichewa", "ny"),
+    ("Fula", "ff"), ("Guarani", "gn"), ("Tok Pisin", "tpi"), ("Norwegian", "no"), ("Norwegian Bokmål", "nb"),
+    ("Esperanto", "eo"), ("Latin", "la"), ("Wu", "wuu"), ("Konkani", "kok"), ("Oromo", "om"),
+]
+
+
+@pytest.mark.parametrize(("name", "code"), NAMES)
+def test_language_names_map_like_their_codes(name: str, code: str) -> None:
+    assert to_language(name, source="kaldi utt2lang") == to_language(code)
+
+
+@pytest.mark.parametrize(("name", "why"), [
+    ("Klingonese", "nor a language name we know"),
+    ("Gaelic", "nor a language name we know"),  # Irish or Scottish Gaelic: say which
+    ("Ainu", "fits several languages: aib (Ainu (China)), ain (Ainu (Japan))"),
+    ("Old English (ca. 450-1100)", "nor a language name we know"),  # historical: no speech corpus
+    ("Klingon", "nor a language name we know"),  # constructed, no ISO 639-1 code
+    ("English language", "nor a language name we know"),
+    ("Ma", "not an ISO 639-1, 639-2 or 639-3 code"),  # short names (ISO 639-3 has two "Ma") are codes only
+])
+def test_unknown_and_ambiguous_names(name: str, why: str) -> None:
+    with pytest.raises(UnknownLanguageError) as err:
+        to_language(name, source="lhotse")
+    assert why in str(err.value) and "(source: lhotse)" in str(err.value) and repr(name) in str(err.value)
+
+
+def test_common_names_point_at_codes() -> None:
+    for name, code in languages.COMMON_NAMES.items():
+        assert name == name.casefold().strip(), name
+        assert to_language(code), name  # every entry maps to a language type

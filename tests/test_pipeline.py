@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import soundfile as sf
 
 from omnicorpus.manifests.release import latest_release, open_release
-from omnicorpus.manifests.schema import RECORDINGS, REJECTS
+from omnicorpus.manifests.schema import RECORDINGS, REJECTS, SEGMENTS
 from omnicorpus.manifests.tables import read_table
 from omnicorpus.pipelines.ingest import list_sources
 from omnicorpus.pipelines.run import run_pipeline
@@ -176,7 +176,8 @@ def _with_extra_source(cfg, out: Path, tmp_path: Path):
         audio, rate = sf.read(src)
         sf.write(extra / f"new_{i}.flac", audio * 0.5, rate)
         (extra / f"new_{i}.txt").write_text("A NEW SENTENCE READ FOR THE SECOND RELEASE\n")
-    source = dataclasses.replace(cfg.source("librispeech"), name="extra", layout="folder", path=str(extra))
+    source = dataclasses.replace(cfg.source("librispeech"), name="extra", layout="folder", path=str(extra),
+                                 language="en")
     return dataclasses.replace(cfg, output=str(out), sources=(*cfg.sources, source))
 
 
@@ -237,3 +238,24 @@ def test_segments_written_before_packs_shard_to_the_same_bytes(pipeline_run, spa
     assert new and verdict is not None and verdict.passed, verdict and verdict.failures()
     assert release.table("shards").to_pylist() == report.release.table("shards").to_pylist()
     assert release.table("utterances").equals(report.release.table("utterances"))
+
+
+def test_changed_stage_parameters_take_effect_on_everything(pipeline_run, spark, tmp_path):
+    """A change of a filter bound re-curates every recording: the next release holds what the new bound
+    gives, and no segment or reject of the old curation is left."""
+    cfg, first = pipeline_run
+    out = tmp_path / "out"
+    shutil.copytree(cfg.output, out)
+    strict = dataclasses.replace(cfg, output=str(out), filter=dataclasses.replace(cfg.filter, max_seconds=4.0))
+    report = run_pipeline(strict, spark)
+    assert report.ingest.new == 0, "the recordings stand; only their curation changes"
+    assert report.curate.recordings == read_table(table_uri(str(out), "recordings"), RECORDINGS).num_rows
+    assert report.new_release and report.passed
+    utts = report.release.table("utterances")
+    assert pc.max(utts.column("seconds")).as_py() <= 4.0
+    too_long = [r for r in report.release.table("rejects").to_pylist() if r["reason"] == "too_long"]
+    assert too_long and all(r["value"] > 4.0 for r in too_long)
+    segments = read_table(table_uri(str(out), "segments"), SEGMENTS).column("segment_id").to_pylist()
+    assert len(segments) == len(set(segments)), "no segment of the old curation is left beside the new"
+    keys = report.release.table("rejects").column("key").to_pylist()
+    assert len(keys) == len(set(keys)), "no reject of the old curation is left beside the new"

@@ -163,12 +163,12 @@ def test_manifest_shape(corpus_dir: Path, manifest: dict) -> None:
     assert manifest["generator"] == "omnicorpus sample-corpus"
     assert (manifest["scale"], manifest["seed"]) == (1, 0)
     names = [s["name"] for s in manifest["sources"]]
-    assert names == ["cv", "fleurs", "librispeech", "kaldi", "longform", "community", "omnilingual"]
+    assert names == ["cv", "fleurs", "librispeech", "kaldi", "longform", "community", "omnilingual", "speechbrain"]
     for s in manifest["sources"]:
         assert set(s) == {"name", "layout", "path", "license", "language", "labelled"}
         assert (corpus_dir / s["path"]).is_dir()
         assert s["labelled"] == (s["name"] != "longform")
-    assert {s["name"]: s["language"] for s in manifest["sources"]}["librispeech"] == "en"
+    assert {s["name"]: s["language"] for s in manifest["sources"]}["librispeech"] is None, "the layout implies it"
     assert set(manifest["items"]) == set(names) == set(manifest["seconds"])
     total = sum(manifest["seconds"].values())
     assert 8 * 60 <= total <= 20 * 60, total
@@ -273,7 +273,10 @@ def test_librispeech_layout(corpus_dir: Path) -> None:
 
 
 def test_kaldi_layout(corpus_dir: Path, manifest: dict) -> None:
-    dirs = [p for p in (corpus_dir / "kaldi").iterdir() if p.is_dir()]
+    """A recipe folder as Kaldi's recipes leave it: s5/data/<dir>/ with wav.scp lines that pipe the audio
+    through sox, paths relative to s5/ (where Kaldi runs its scripts)."""
+    recipe = corpus_dir / "kaldi" / "egs" / "sample_hindi" / "s5"
+    dirs = [p for p in (recipe / "data").iterdir() if p.is_dir() and p.name != "local"]
     assert len(dirs) == 1
     d = dirs[0]
 
@@ -287,8 +290,10 @@ def test_kaldi_layout(corpus_dir: Path, manifest: dict) -> None:
     assert text and set(text) == set(segments) == set(utt2spk)
     assert {u for us in spk2utt.values() for u in us.split()} == set(utt2spk)
     durations = {}
-    for reco, rel in wav_scp.items():
-        info = sf.info(str(d / rel))  # relative to the data dir
+    for reco, command in wav_scp.items():
+        sox, rel, *options, dash, pipe = command.split()
+        assert (sox, options, dash, pipe) == ("sox", ["-t", "wav", "-r", "16k", "-b", "16", "-e", "signed"], "-", "|")
+        info = sf.info(str(recipe / rel))  # relative to the recipe folder
         assert info.samplerate == 44100 and info.channels == 2
         durations[reco] = info.duration
     per_reco: Counter[str] = Counter()
@@ -401,7 +406,7 @@ def _count_items(corpus_dir: Path) -> dict[str, int]:
     counts["librispeech"] = sum(len(t.read_text(encoding="utf-8").splitlines())
                                 for t in (corpus_dir / "librispeech").rglob("*.trans.txt"))
     counts["kaldi"] = sum(len(t.read_text(encoding="utf-8").splitlines())
-                          for t in (corpus_dir / "kaldi").glob("*/text"))
+                          for t in (corpus_dir / "kaldi").rglob("data/*/text"))
     counts["longform"] = sum(1 for p in (corpus_dir / "longform").rglob("*") if p.is_file())
     counts["community"] = sum(len(t.read_text(encoding="utf-8").splitlines()) - 1
                               for t in (corpus_dir / "community").glob("*/*/metadata.csv"))
@@ -409,7 +414,26 @@ def _count_items(corpus_dir: Path) -> dict[str, int]:
 
     counts["omnilingual"] = sum(pq.read_metadata(p).num_rows
                                 for p in (corpus_dir / "omnilingual").rglob("*.parquet"))
+    counts["speechbrain"] = sum(len(t.read_text(encoding="utf-8").splitlines()) - 1
+                                for t in (corpus_dir / "speechbrain").glob("*.csv"))
     return counts
+
+
+def test_speechbrain_layout(corpus_dir: Path, manifest: dict) -> None:
+    """CSVs as SpeechBrain's prepare scripts write them, with its $data_root placeholder; one AIFF clip."""
+    root = corpus_dir / "speechbrain"
+    rows = []
+    for split in ("train", "dev", "test"):
+        with open(root / f"{split}.csv", newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            assert next(reader) == ["ID", "duration", "wav", "spk_id", "wrd"]
+            rows += list(reader)
+    assert len(rows) == manifest["items"]["speechbrain"] >= 3
+    for utt, duration, wav, spk, words in rows:
+        assert wav.startswith("$data_root/") and utt.startswith(spk) and words
+        info = sf.info(str(root / wav[len("$data_root/"):]))
+        assert abs(info.duration - float(duration)) < 0.01
+    assert sum(wav.endswith(".aiff") for _, _, wav, _, _ in rows) == 1
 
 
 def test_item_counts_match_files(corpus_dir: Path, manifest: dict) -> None:

@@ -9,7 +9,7 @@ from omnicorpus.manifests import schema
 from omnicorpus.manifests.keys import item_id, row_uri, segment_id, speaker_pseudonym, split_row_uri
 from omnicorpus.manifests.tables import SchemaError, conform, read_table, to_parquet_bytes, write_table
 
-EXPECTED = {"source_items", "recordings", "segments", "rejects", "shards", "utterances", "summary"}
+EXPECTED = {"source_items", "recordings", "ingested", "segments", "rejects", "shards", "utterances", "summary"}
 
 
 def _example_value(field: pa.Field, i: int):
