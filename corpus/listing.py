@@ -464,6 +464,21 @@ class Listing:
             text = printable(os.fsdecode(path))
             self._ignored_examples.append(text[len(self._root):] if text.startswith(self._root) else text)
 
+    def outside(self, base: str | os.PathLike[str], declared: str, where: str) -> str | None:
+        """A `path_outside_source` listing_error when an audio path as a manifest writes it is absolute or,
+        joined to `base`, leads out of the source folder (`..`); None when it stays inside. Judged on the
+        path as written (symlinks inside the source are the source's own), so it is checked before any
+        file is opened. For layouts whose manifests come from the corpus or a partner, not the user's own
+        toolkit (Kaldi, Lhotse, SpeechBrain, NeMo manifests name files anywhere, as their tools write them)."""
+        text = declared.replace("\\", "/")
+        if os.path.isabs(text) or (len(text) > 1 and text[1] == ":"):
+            return error(Reason.PATH_OUTSIDE_SOURCE, f"{where}: audio path {declared!r} is absolute")
+        joined = os.path.normpath(os.path.join(os.path.abspath(base), text))
+        root = os.path.normpath(os.path.abspath(self.source.path))
+        if joined != root and not joined.startswith(root.rstrip("/") + "/"):
+            return error(Reason.PATH_OUTSIDE_SOURCE, f"{where}: audio path {declared!r} leads out of {root}")
+        return None
+
     def add(self, source_uri: str, *, start: float | None = None, end: float | None = None,
             channel: int | None = None, raw_text: str | None = None, speaker_raw: str | None = None,
             split: str | None = "train", language_raw: str | None = None, listing_error: str | None = None,

@@ -7,6 +7,21 @@ import hashlib
 import re
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+#: An identifier that becomes a folder or file name (partner, submission): letters, digits, `.`, `_`, `-`,
+#: starting with a letter or digit, at most 128 characters. So no `/`, no `..`, nothing hidden, no spaces.
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class UnsafeIdentifier(ValueError):
+    """An identifier that cannot become a path; the message names it and the rule, on one line."""
+
+
+def check_identifier(value: object, what: str) -> str:
+    """`value` when it is a safe path component (see _IDENTIFIER), else UnsafeIdentifier."""
+    if not isinstance(value, str) or not _IDENTIFIER.match(value) or ".." in value:
+        raise UnsafeIdentifier(f"{what} {value!r} is not a safe identifier: use letters, digits, '.', '_' and '-' "
+                               "(starting with a letter or digit, at most 128 characters, no '..')")
+    return value
 
 
 def item_id(corpus: str, location: str, start: float | None = None, end: float | None = None,

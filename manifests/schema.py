@@ -51,6 +51,7 @@ class Reason(StrEnum):
     LISTING_ERROR = "listing_error"
     COMMAND_NOT_ALLOWED = "command_not_allowed"  # a Kaldi wav.scp command of a source without allow_commands
     COMMAND_FAILED = "command_failed"  # an allowed command exited non-zero, timed out or wrote too much
+    PATH_OUTSIDE_SOURCE = "path_outside_source"  # a manifest row whose audio path is absolute or climbs out
     # segment
     NO_SPEECH = "no_speech"
     # langid
