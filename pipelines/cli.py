@@ -480,6 +480,10 @@ def summary(release: Annotated[Path, typer.Argument(help="A release folder, or a
     print_summary(release)
 
 
+#: sysexits.h's "temporary failure; the user is invited to retry": an error of the environment.
+EX_TEMPFAIL = 75
+
+
 def main() -> None:
     debug = "--debug" in sys.argv[1:]
     try:
@@ -501,6 +505,11 @@ def main() -> None:
             sys.exit(exc.exit_code)
         if debug:
             raise
+        from omnicorpus.pipelines.stage import EnvironmentFault
+
+        if isinstance(exc, EnvironmentFault):  # not the data's fault: a scheduler should retry later
+            err.print(f"[bold red]error[/]: {escape(exc.detail)}", highlight=False)
+            sys.exit(EX_TEMPFAIL)
         first, _, rest = str(exc).partition("\n")
         err.print(f"[bold red]error[/]: {escape(first)}", highlight=False)
         if rest and isinstance(exc, ConfigError):

@@ -19,7 +19,7 @@ from omnicorpus.pipelines.filter import filter_spec
 from omnicorpus.pipelines.langid import langid_spec
 from omnicorpus.pipelines.normalize import normalize_spec
 from omnicorpus.pipelines.segment import segment_spec
-from omnicorpus.pipelines.spark import run_grouped_on_spark, run_on_spark
+from omnicorpus.pipelines.spark import environment_errors, run_grouped_on_spark, run_on_spark
 from omnicorpus.pipelines.stage import StageSpec, chain
 from omnicorpus.pipelines.table_store import (
     clean_uncommitted,
@@ -70,6 +70,7 @@ def drop_outdated_curation(root: str, params: str) -> int:
     return len(outdated)
 
 
+@environment_errors("curate")
 def run_curate(cfg: PipelineConfig, spark: SparkSession) -> tuple[int, int, int]:
     """Per-recording stages over the recordings no earlier run curated with these parameters:
     (recordings, segments, rejects)."""
@@ -99,6 +100,7 @@ def run_curate(cfg: PipelineConfig, spark: SparkSession) -> tuple[int, int, int]
     return len(ids), n_seg, n_rej
 
 
+@environment_errors("dedup")
 def run_dedup(cfg: PipelineConfig, spark: SparkSession) -> tuple[int, int]:
     """Dedup over every segment of the corpus: (accepted, rejects). Skipped when its input is unchanged."""
     root = cfg.output

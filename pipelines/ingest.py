@@ -32,8 +32,15 @@ from omnicorpus.pipelines.audio import (
     encode_flac,
 )
 from omnicorpus.pipelines.config import IngestParams, PipelineConfig
-from omnicorpus.pipelines.spark import arrow_to_spark, run_on_spark
-from omnicorpus.pipelines.stage import StageResult, StageSpec, reject_row, rejects_table
+from omnicorpus.pipelines.spark import arrow_to_spark, environment_errors, run_on_spark
+from omnicorpus.pipelines.stage import (
+    ENVIRONMENT_ERRORS,
+    EnvironmentFault,
+    StageResult,
+    StageSpec,
+    reject_row,
+    rejects_table,
+)
 from omnicorpus.pipelines.table_store import (
     clean_uncommitted,
     commit_increment,
@@ -81,9 +88,10 @@ def read_source_audio(source_uri: str) -> bytes:
     """Bytes of the audio an item points at: a file, or the audio struct of a Parquet row."""
     path, row = split_row_uri(source_uri)
     if row is None:
-        if not storage.exists(path):
-            raise ItemRejected(Reason.MISSING_FILE, f"{path} does not exist")
-        return storage.read_bytes(path)
+        try:
+            return storage.read_bytes(path)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ItemRejected(Reason.MISSING_FILE, f"{path} does not exist (or is no file)") from None
     pf, starts = _parquet_file(path)
     group = max(i for i, s in enumerate(starts) if s <= row)
     cell = pf.read_row_group(group, columns=["audio"]).column("audio")[row - starts[group]].as_py()
@@ -197,7 +205,9 @@ def ingest_items(batch: pa.RecordBatch, task: IngestTask) -> StageResult:
         except ItemRejected as exc:
             rejected.append(reject_row(item, "item_id", exc.stage, exc.reason, exc.detail,
                                        language=item["language_raw"]))
-        except Exception as exc:  # a bug or an I/O failure: keep the item accounted for and say what
+        except ENVIRONMENT_ERRORS as exc:  # a full disk, a permission, an I/O error: not the item's fault
+            raise EnvironmentFault(f"{item['source_uri']}: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # the item's bytes made a reader fail: keep it accounted for and say what
             rejected.append(reject_row(item, "item_id", Stage.INGEST, Reason.DECODE_ERROR,
                                        f"{type(exc).__name__}: {exc}", language=item["language_raw"]))
     return StageResult(pa.Table.from_pylist(kept, schema=RECORDINGS), rejects_table(rejected))
@@ -347,6 +357,7 @@ def plan_ingest(root: str, listed: Listed, *, adopt: bool = True) -> IngestPlan:
                       len(gone_ids))
 
 
+@environment_errors("ingest")
 def run_ingest(cfg: PipelineConfig, spark: SparkSession, listed: Listed | None = None) -> IngestReport:
     """Ingest every listed item that no earlier run took in its current version; first remove what earlier
     runs made of items that changed, are to be retried, or are no longer listed. `listed`: the sources'

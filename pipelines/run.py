@@ -21,7 +21,7 @@ from omnicorpus.pipelines.config import PipelineConfig
 from omnicorpus.pipelines.curate import CurateReport, curate
 from omnicorpus.pipelines.ingest import IngestReport, Listed, list_all, run_ingest
 from omnicorpus.pipelines.shard import run_shards_once
-from omnicorpus.pipelines.spark import run_on_spark
+from omnicorpus.pipelines.spark import environment_errors, run_on_spark
 from omnicorpus.pipelines.table_store import (
     committed_increments,
     increment_id,
@@ -93,6 +93,7 @@ def listing_record(cfg: PipelineConfig, listed: Listed) -> list[dict[str, Any]]:
             for s in cfg.sources]
 
 
+@environment_errors("release")
 def make_release(cfg: PipelineConfig, spark: SparkSession,
                  listed: Listed | None = None) -> tuple[Release, bool, Verdict | None]:
     """Shard what is accepted, make a release of it and validate it: `latest` moves to it only when it passes

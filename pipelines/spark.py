@@ -7,20 +7,64 @@ twice and nothing is collected to the driver.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
 from omnicorpus.manifests.schema import REJECTS
-from omnicorpus.pipelines.stage import StageSpec
+from omnicorpus.pipelines.stage import ENVIRONMENT_MARK, EnvironmentFault, StageSpec
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 _KEPT, _REJECT = "kept", "reject"
+_F = TypeVar("_F", bound=Callable[..., Any])
+#: The last line of a Python traceback that an OS error ended: `OSError: [Errno 28] No space left on device`
+_OS_ERROR_LINE = re.compile(r"^\s*(\w*Error): \[Errno (\d+)\] (.+)$", re.MULTILINE)
+
+
+def _environment_detail(text: str) -> str | None:
+    """What an error of the environment says, found in a (Spark, Py4J) exception's text; None if it is not one."""
+    at = text.find(ENVIRONMENT_MARK)
+    if at >= 0:
+        return text[at + len(ENVIRONMENT_MARK):].splitlines()[0].strip()
+    found = _OS_ERROR_LINE.findall(text)
+    if found:
+        name, errno, message = found[-1]
+        return f"{name}: [Errno {errno}] {message.strip()}"
+    return None
+
+
+def environment_errors(job: str) -> Callable[[_F], _F]:
+    """A job's errors of the environment (a disk full, a permission, an I/O error, in a Spark task or here)
+    become one EnvironmentFault saying so, instead of a Java stack trace: the run fails, commits nothing of
+    what it was doing, and takes the same items again next time."""
+
+    def wrap(fn: _F) -> _F:
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except EnvironmentFault as exc:
+                raise EnvironmentFault(f"{job} stopped by an error of the environment, not of an item: "
+                                       f"{exc.detail}; nothing of it was committed: run again once that is fixed"
+                                       ) from None
+            except Exception as exc:
+                detail = _environment_detail(str(exc))
+                if detail is None:
+                    raise
+                raise EnvironmentFault(f"{job} stopped by an error of the environment, not of an item: {detail}; "
+                                       "nothing of it was committed: run again once that is fixed") from None
+
+        return run  # type: ignore[return-value]
+
+    return wrap
 
 
 def spark_session(master: str = "local[*]", conf: dict[str, str] | None = None,

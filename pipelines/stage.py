@@ -16,6 +16,23 @@ import pyarrow as pa
 from omnicorpus.manifests.schema import REJECTS
 from omnicorpus.manifests.tables import concat, conform, table_name
 
+#: Failures of the environment, not of an item: a full disk, a permission, an I/O error, no memory.
+ENVIRONMENT_ERRORS: tuple[type[BaseException], ...] = (OSError, MemoryError)
+#: What an EnvironmentFault's message starts with, so that the driver finds it in a Spark task's traceback.
+ENVIRONMENT_MARK = "omnicorpus environment error: "
+
+
+class EnvironmentFault(RuntimeError):
+    """An error of the environment met while working on an item (disk full, permission, I/O): never a verdict
+    on the item. The run fails, nothing of it is committed, and the next run takes the item again."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = " ".join(str(detail).split())
+        super().__init__(ENVIRONMENT_MARK + self.detail)
+
+    def __reduce__(self):  # picklable across Spark workers
+        return (type(self), (self.detail,))
+
 
 @dataclass(frozen=True)
 class StageResult:

@@ -1,0 +1,70 @@
+"""Bad days: an error of the environment fails the run and is never a verdict on an item; the next run,
+once the environment is fixed, takes the same items and loses none."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from omnicorpus.manifests.release import open_release
+
+OMNICORPUS = str(Path(sys.executable).with_name("omnicorpus"))
+
+
+def omnicorpus(*args: str | Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMNICORPUS_NO_UI": "1", "SOURCE_DATE_EPOCH": "1764028800"}
+    return subprocess.run([OMNICORPUS, *map(str, args)], capture_output=True, text=True, timeout=600, env=env)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 32 KiB tmpfs (root only), grown later by `remount`."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_a_full_disk_fails_the_run_and_the_next_run_takes_every_item(sample_corpus, small_disk):
+    out = small_disk / "out"
+    args = ["run", "--source", f"sb=folder:{sample_corpus / 'speechbrain'}", "--language", "sb=fr", "--out", out]
+    full = omnicorpus(*args)
+    assert full.returncode == 75, full.stdout + full.stderr  # EX_TEMPFAIL: retry later
+    last = full.stderr.strip().splitlines()[-1]  # (above it, Spark's own log of the failed task)
+    assert last.startswith("error: ingest stopped by an error of the environment, not of an item: ")
+    assert "No space left on device" in last and "run again once that is fixed" in last
+    assert not (out / "releases").exists()
+
+    subprocess.run(["mount", "-o", "remount,size=256m", str(small_disk)], check=True)
+    again = omnicorpus(*args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    release = open_release(out)
+    assert release.info["counts"]["utterances"] == 3, "every clip is in the release"
+    assert release.table("rejects").num_rows == 0, "the full disk left no reject behind"
+
+
+def test_an_unwritable_audio_store_is_no_verdict_on_the_item(sample_corpus, tmp_path):
+    """The stage itself: an OS error (here the output root is a file, so nothing can be written under it)
+    raises EnvironmentFault instead of rejecting the item as undecodable."""
+    from omnicorpus.pipelines.config import IngestParams, PipelineConfig, SourceConfig
+    from omnicorpus.pipelines.ingest import ingest_spec, list_all
+    from omnicorpus.pipelines.stage import EnvironmentFault, run_local
+
+    not_a_folder = tmp_path / "out"
+    not_a_folder.write_text("a file where the output root should be")
+    cfg = PipelineConfig(sources=(SourceConfig("sb", "folder", str(sample_corpus / "speechbrain"), language="fr"),),
+                         output=str(not_a_folder))
+    items = list_all(cfg).items
+    with pytest.raises(EnvironmentFault, match="NotADirectoryError|FileExistsError"):
+        run_local(ingest_spec(str(not_a_folder), IngestParams()), items)
