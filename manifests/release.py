@@ -178,7 +178,10 @@ def build_release(root: str, shards: pa.Table, utterances: pa.Table, rejects: pa
     for name, data in files.items():
         (tmp / name).write_bytes(data)
     (tmp / "release.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", "utf-8")
-    os.replace(tmp, final)
+    for name in (*files, "release.json"):
+        storage.fsync_file(tmp / name)
+    storage.fsync_dir(tmp)
+    storage.replace_durably(str(tmp), str(final))
     return Release(final, info), True
 
 

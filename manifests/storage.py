@@ -2,8 +2,10 @@
 
 Local paths and `file://` URIs in tests; `s3://`, `gs://`, `hdfs://` through pyarrow's filesystems with
 the same code (Spark itself reads those through Hadoop as `s3a://`, `gs://`; see README "Storage").
-Writes are atomic: a temporary name in the same folder, then a rename. On object stores, where a put
-is already atomic and rename is a copy, the object is written under its final name directly.
+Writes are atomic and durable: a temporary name in the same folder, written and fsynced, then renamed,
+then the folder fsynced, so that after a crash or a power cut the file is either absent or whole (and a
+rename that returned stays done). On object stores, where a put is already atomic and rename is a copy,
+the object is written under its final name directly.
 """
 
 from __future__ import annotations
@@ -51,8 +53,36 @@ def read_bytes(uri: str | os.PathLike[str]) -> bytes:
         return bytes(f.read())
 
 
+def fsync_dir(folder: str | os.PathLike[str]) -> None:
+    """Make a folder's entries (a file renamed into it, a file created) durable."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: str | os.PathLike[str]) -> None:
+    """Make a file's bytes durable (a file another writer, such as Spark, closed)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_durably(src: str, dst: str) -> None:
+    """Rename a written file (or folder) into place: its bytes fsynced before, both folders after."""
+    if os.path.isfile(src):
+        fsync_file(src)
+    os.replace(src, dst)
+    fsync_dir(os.path.dirname(dst) or ".")
+    if os.path.dirname(src) != os.path.dirname(dst):
+        fsync_dir(os.path.dirname(src) or ".")
+
+
 def write_bytes_atomic(uri: str | os.PathLike[str], data: bytes) -> None:
-    """Write `data` so that readers see either nothing or all of it."""
+    """Write `data` so that readers see either nothing or all of it, durably (see the module doc)."""
     fs, path = resolve(uri)
     parent = path.rsplit("/", 1)[0]
     fs.create_dir(parent, recursive=True)
@@ -64,7 +94,10 @@ def write_bytes_atomic(uri: str | os.PathLike[str], data: bytes) -> None:
     try:
         with open(tmp, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+        fsync_dir(parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -95,8 +128,10 @@ def commit_temp(tmp: IO[bytes], uri: str | os.PathLike[str], sha256: str | None 
             if sha256 is None:
                 for block in iter(lambda: tmp.read(1 << 20), b""):
                     digest.update(block)
+            os.fsync(tmp.fileno())
             tmp.close()
             os.replace(tmp.name, path)
+            fsync_dir(os.path.dirname(path))
         else:
             with fs.open_output_stream(path) as out:
                 for block in iter(lambda: tmp.read(1 << 20), b""):

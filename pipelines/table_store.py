@@ -116,7 +116,11 @@ def write_increment(df: DataFrame, root: str, table: str, partition_by: list[str
         partition = path[len(tmp_path):].rsplit("/", 1)[0].strip("/")
         target_dir = f"{final_path}/{partition}" if partition else final_path
         fs.create_dir(target_dir, recursive=True)
-        fs.move(path, f"{target_dir}/part-{increment}-{n:05d}.parquet")
+        target = f"{target_dir}/part-{increment}-{n:05d}.parquet"
+        if storage.is_local(fs):  # Spark closed the file without fsync: make it durable before it counts
+            storage.replace_durably(path, target)
+        else:
+            fs.move(path, target)
     fs.delete_dir(tmp_path)
     return len(files)
 

@@ -68,3 +68,24 @@ def test_an_unwritable_audio_store_is_no_verdict_on_the_item(sample_corpus, tmp_
     items = list_all(cfg).items
     with pytest.raises(EnvironmentFault, match="NotADirectoryError|FileExistsError"):
         run_local(ingest_spec(str(not_a_folder), IngestParams()), items)
+
+
+def test_atomic_writes_fsync_the_file_before_and_the_folder_after_the_rename(tmp_path, monkeypatch):
+    from omnicorpus.manifests import storage
+
+    synced: list[tuple[str, bool]] = []  # (path, whether it existed under its final name at the time)
+    real_fsync = os.fsync
+    target = tmp_path / "sub" / "data.bin"
+
+    def fsync(fd: int) -> None:
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        synced.append((path, target.exists()))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    storage.write_bytes_atomic(target, b"x" * 100)
+    assert target.read_bytes() == b"x" * 100
+    files = [(p, done) for p, done in synced if Path(p).name.startswith(".tmp-")]
+    folders = [(p, done) for p, done in synced if p == str(target.parent)]
+    assert files and not files[0][1], "the bytes are fsynced under the temporary name, before the rename"
+    assert folders and folders[-1][1], "the folder is fsynced after the rename"
