@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from omnicorpus.manifests.keys import speaker_pseudonym
+from omnicorpus.manifests.lock import output_lock
 from omnicorpus.manifests.schema import SEGMENTS, Reason, Stage
 from omnicorpus.pipelines.stage import StageResult, StageSpec, reject_row, rejects_table
 
@@ -54,7 +55,7 @@ def record_withdrawal(output_root: str | os.PathLike[str], *, corpus: str, partn
                        target=target, recorded=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), note=note)
     path = register_path(output_root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
+    with output_lock(output_root), open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(asdict(entry), sort_keys=True) + "\n")
         f.flush()
         os.fsync(f.fileno())

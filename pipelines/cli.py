@@ -226,9 +226,11 @@ def community_add(
     Unsafe archives are refused whole; rows without consent are kept for the record but never reach a
     shard; audio the corpus already holds is left out. The next run carries the rest into a release."""
     from omnicorpus.corpus.intake import add_submission
+    from omnicorpus.manifests.lock import output_lock
 
     cfg = load_config(config)
-    report = add_submission(submission, community_source(cfg, corpus), output_root=Path(cfg.output))
+    with output_lock(cfg.output):
+        report = add_submission(submission, community_source(cfg, corpus), output_root=Path(cfg.output))
     for line in report.errors:
         err.print(f"[yellow]row[/] {escape(line)}", highlight=False)
     for line in report.duplicates:

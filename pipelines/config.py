@@ -226,6 +226,37 @@ def _check_values(cfg: PipelineConfig, problems: list[str]) -> None:
         problems.append("shard.task_bytes: must be at least shard.target_bytes")
 
 
+#: Folders an output root may not be (or, for the first group, lie in): the system's own.
+_SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/sbin", "/sys", "/usr")
+_SYSTEM_FOLDERS = ("/", "/home", "/mnt", "/media", "/opt", "/root", "/run", "/srv", "/tmp", "/var")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _check_output(cfg: PipelineConfig, problems: list[str]) -> None:
+    """The output root is no system folder, lies in no source, and holds no source: a run must neither
+    write where the system lives nor ingest its own output."""
+    if "://" in cfg.output:
+        return
+    out = Path(cfg.output).resolve()
+    if str(out) in _SYSTEM_FOLDERS or str(out) == str(Path.home()) or any(
+            _inside(out, Path(tree)) for tree in _SYSTEM_TREES):
+        problems.append(f"output: {out} is a system folder; give a folder of its own, e.g. {out / 'omnicorpus'}"
+                        if str(out) in _SYSTEM_FOLDERS or str(out) == str(Path.home())
+                        else f"output: {out} lies in the system folder tree of {out.parts[0]}{out.parts[1]}")
+    for src in cfg.sources:
+        if "://" in src.path:
+            continue
+        path = Path(src.path).resolve()
+        if _inside(out, path):
+            problems.append(f"output: {out} lies inside source {src.name} ({path}): the next run would ingest "
+                            "its own output")
+        elif _inside(path, out):
+            problems.append(f"sources ({src.name}).path: {path} lies inside the output root {out}")
+
+
 def _check_source(src: SourceConfig, where: str, problems: list[str]) -> None:
     from omnicorpus.manifests.languages import UnknownLanguageError, to_language
 
@@ -288,6 +319,7 @@ def config_from_dict(data: Any, *, base_dir: Path | None = None, origin: str = "
         raise ConfigError(problems, origin)
     cfg = PipelineConfig(sources=tuple(sources), output=output, spark=spark, **sections)
     _check_values(cfg, problems)
+    _check_output(cfg, problems)
     if problems:
         raise ConfigError(problems, origin)
     return cfg

@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from omnicorpus.manifests.lock import holds_output_lock
 from omnicorpus.manifests.schema import RECORDINGS, SEGMENTS
 from omnicorpus.pipelines.config import PipelineConfig
 from omnicorpus.pipelines.dedup import dedup_spec
@@ -70,6 +71,7 @@ def drop_outdated_curation(root: str, params: str) -> int:
     return len(outdated)
 
 
+@holds_output_lock
 @environment_errors("curate")
 def run_curate(cfg: PipelineConfig, spark: SparkSession) -> tuple[int, int, int]:
     """Per-recording stages over the recordings no earlier run curated with these parameters:
@@ -100,6 +102,7 @@ def run_curate(cfg: PipelineConfig, spark: SparkSession) -> tuple[int, int, int]
     return len(ids), n_seg, n_rej
 
 
+@holds_output_lock
 @environment_errors("dedup")
 def run_dedup(cfg: PipelineConfig, spark: SparkSession) -> tuple[int, int]:
     """Dedup over every segment of the corpus: (accepted, rejects). Skipped when its input is unchanged."""

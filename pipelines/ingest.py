@@ -22,6 +22,7 @@ from omnicorpus.corpus.listing import Ignored, ignored_files
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.keys import speaker_pseudonym, split_row_uri
 from omnicorpus.manifests.languages import UNDETERMINED, UnknownLanguageError, to_language
+from omnicorpus.manifests.lock import holds_output_lock
 from omnicorpus.manifests.schema import INGESTED, RECORDINGS, SOURCE_ITEMS, Reason, Stage
 from omnicorpus.manifests.tables import concat, conform
 from omnicorpus.pipelines.audio import (
@@ -357,6 +358,7 @@ def plan_ingest(root: str, listed: Listed, *, adopt: bool = True) -> IngestPlan:
                       len(gone_ids))
 
 
+@holds_output_lock
 @environment_errors("ingest")
 def run_ingest(cfg: PipelineConfig, spark: SparkSession, listed: Listed | None = None) -> IngestReport:
     """Ingest every listed item that no earlier run took in its current version; first remove what earlier

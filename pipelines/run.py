@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omnicorpus.corpus.withdrawals import Withdrawal, load_withdrawals, withdraw_spec
+from omnicorpus.manifests.lock import holds_output_lock
 from omnicorpus.manifests.release import Release, build_release, latest_release, move_latest
 from omnicorpus.manifests.schema import REJECTS, SEGMENTS
 from omnicorpus.manifests.tables import read_table
@@ -93,6 +94,7 @@ def listing_record(cfg: PipelineConfig, listed: Listed) -> list[dict[str, Any]]:
             for s in cfg.sources]
 
 
+@holds_output_lock
 @environment_errors("release")
 def make_release(cfg: PipelineConfig, spark: SparkSession,
                  listed: Listed | None = None) -> tuple[Release, bool, Verdict | None]:
@@ -114,6 +116,7 @@ def make_release(cfg: PipelineConfig, spark: SparkSession,
     return release, new, verdict
 
 
+@holds_output_lock
 def run_pipeline(cfg: PipelineConfig, spark: SparkSession) -> RunReport:
     listed = list_all(cfg)
     ingest = run_ingest(cfg, spark, listed)

@@ -90,8 +90,9 @@ def spark_session(master: str = "local[*]", conf: dict[str, str] | None = None,
     )
     if master:
         builder = builder.master(master)
-    if os.environ.get("CI") or os.environ.get("PYTEST_CURRENT_TEST") or os.environ.get("OMNICORPUS_NO_UI"):
-        builder = builder.config("spark.ui.enabled", "false")
+    # Spark's web UI listens on every interface without authentication: off unless the config turns it on
+    # (`spark: {conf: {spark.ui.enabled: "true"}}`, best with spark.driver.bindAddress set to 127.0.0.1).
+    builder = builder.config("spark.ui.enabled", "false")
     for key, value in threads.items():  # the same on a cluster's executors
         builder = builder.config(f"spark.executorEnv.{key}", value)
     for key, value in (conf or {}).items():

@@ -76,6 +76,7 @@ def intake(config: str, inbox: str) -> dict[str, Any]:
     """Add every submission waiting in `inbox` (folders or archives) to the community corpus; each one taken
     (added, or refused with its reason) moves to `inbox/.taken/` so that it is taken once."""
     from omnicorpus.corpus.intake import UnsafeSubmission, add_submission
+    from omnicorpus.manifests.lock import output_lock
 
     cfg = load_config(config)
     sources = [s for s in cfg.sources if s.layout == "community"]
@@ -88,7 +89,8 @@ def intake(config: str, inbox: str) -> dict[str, Any]:
         if entry.name.startswith("."):
             continue
         try:
-            result = add_submission(entry, sources[0], output_root=Path(cfg.output))
+            with output_lock(cfg.output):
+                result = add_submission(entry, sources[0], output_root=Path(cfg.output))
             added.append({"submission": result.submission, "partner": result.partner, "rows": result.rows,
                           "added": result.added, "errors": result.errors, "duplicates": result.duplicates})
         except (UnsafeSubmission, ValueError) as exc:

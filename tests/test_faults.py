@@ -89,3 +89,34 @@ def test_atomic_writes_fsync_the_file_before_and_the_folder_after_the_rename(tmp
     folders = [(p, done) for p, done in synced if p == str(target.parent)]
     assert files and not files[0][1], "the bytes are fsynced under the temporary name, before the rename"
     assert folders and folders[-1][1], "the folder is fsynced after the rename"
+
+
+def test_a_second_run_on_the_same_output_root_fails_naming_the_holder(sample_corpus, tmp_path):
+    from omnicorpus.manifests.lock import output_lock
+
+    out = tmp_path / "out"
+    with output_lock(out):  # this process holds it, as a running `omnicorpus run` would
+        second = omnicorpus("run", "--source", f"sb=folder:{sample_corpus / 'speechbrain'}", "--language", "sb=fr",
+                            "--out", out)
+    assert second.returncode == 1
+    last = second.stderr.strip().splitlines()[-1]
+    assert f"is in use by another omnicorpus run (pid {os.getpid()} on " in last
+    assert not (out / "tables").exists(), "the second run wrote nothing"
+
+
+@pytest.mark.parametrize(("out", "message"), [
+    ("/", "is a system folder"), ("/etc/omnicorpus", "lies in the system folder tree of /etc"),
+    ("{source}/out", "lies inside source sb"), ("{parent}", "lies inside the output root"),
+])
+def test_an_output_root_where_no_output_belongs_is_refused(tmp_path, out, message):
+    source = tmp_path / "clips"
+    source.mkdir()
+    (tmp_path / "omnicorpus.yaml").write_text(
+        f"sources:\n  - {{name: sb, layout: folder, path: {source}}}\n"
+        f"output: {out.format(source=source, parent=tmp_path)}\n")
+    check = omnicorpus("config", "check", tmp_path / "omnicorpus.yaml")
+    assert check.returncode == 1 and message in check.stderr
+
+
+def test_the_spark_ui_is_off_unless_asked_for(spark):
+    assert spark.conf.get("spark.ui.enabled") == "false"
