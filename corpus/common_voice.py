@@ -1,7 +1,13 @@
 """Mozilla Common Voice: `<root>/<locale>/{clips/, validated.tsv, train.tsv, dev.tsv, test.tsv}`.
 
 The root is either a folder of locale folders or one locale folder. TSVs are read by header name
-(older releases lack sentence_id, sentence_domain and variant) with no quoting, as Mozilla writes them.
+(older releases lack sentence_id, sentence_domain and variant) as Mozilla writes them (CorporaCreator:
+Polars `write_csv(separator="\\t", quote_style="never")`): no quoting (a `"` is text), fields split at tabs,
+records ended by `\\n` (or `\\r\\n`) only, so a bare `\\r` inside a sentence stays in it. A row with fewer
+fields than the header (a cut-off line) or more (a tab inside a field) gets a listing_error naming the
+file, the line and the missing columns. A `path` that is absolute or climbs out of the source
+(`../../etc/passwd`) is a `path_outside_source` listing_error: never looked up nor opened, the item's
+source_uri is the TSV line (`line_uri`).
 Items are the rows of test/dev/train.tsv, plus the rows of validated.tsv (the union of validated clips)
 that appear in none of them, as `train`. other.tsv / invalidated.tsv (unvalidated or rejected clips)
 are not listed.
@@ -85,6 +91,7 @@ def _list_locale(listing: Listing, locale: Path, files: FileIndex) -> None:
         col = {name: i for i, name in enumerate(header)}
         i_path, i_sentence, i_client = col["path"], col.get("sentence"), col.get("client_id")
         meta_cols = [(name, col[name], name in _INT_META) for name in (*_INT_META, *_STR_META) if name in col]
+        width = len(header)
         for lineno, raw in lines:
             fields, bad = split_fields(raw)
             n = len(fields)
@@ -97,6 +104,15 @@ def _list_locale(listing: Listing, locale: Path, files: FileIndex) -> None:
             where = f"{tsv} line {lineno}"
             raw_text = fields[i_sentence] if i_sentence is not None and i_sentence < n else None
             problem = None
+            # a row of another width than the header is damaged (cut short, or a tab inside a field):
+            # its columns cannot be trusted, whatever it still holds
+            shape = None
+            if n < width:
+                shape = error(Reason.LISTING_ERROR, f"{where}: {n} of the header's {width} fields; missing "
+                                                    f"column{'s' if width - n > 1 else ''}: {', '.join(header[n:])}")
+            elif n > width:
+                shape = error(Reason.LISTING_ERROR, f"{where}: {n} fields, the header has {width} (a tab inside "
+                                                    f"a field?)")
             if bad:
                 if i_sentence in bad:
                     raw_text = None
@@ -117,10 +133,17 @@ def _list_locale(listing: Listing, locale: Path, files: FileIndex) -> None:
             if not path:
                 listing.add(line_uri(os.path.abspath(tsv), lineno), raw_text=raw_text, split=split,
                             speaker_raw=speaker, language_raw=language, meta=meta,
-                            listing_error=error(Reason.LISTING_ERROR, f"{where}: no path"))
+                            listing_error=shape or error(Reason.LISTING_ERROR, f"{where}: no path"))
+                continue
+            outside = listing.outside(clips, path, where)
+            if outside is not None:  # never resolved nor opened: the item stands for the TSV line
+                listing.add(line_uri(os.path.abspath(tsv), lineno), raw_text=raw_text, split=split,
+                            speaker_raw=speaker, language_raw=language, meta=meta, listing_error=outside)
                 continue
             uri, exists = files.resolve_in(clips, path)
-            if not exists:
+            if shape:
+                problem = shape
+            elif not exists:
                 problem = error(Reason.MISSING_FILE, f"{uri} (listed in {where})")
             listing.add(uri, raw_text=raw_text, speaker_raw=speaker, split=split, language_raw=language,
                         listing_error=problem, meta=meta)

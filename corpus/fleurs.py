@@ -2,7 +2,9 @@
 
 The TSVs have no header; columns: id, file_name, raw_transcription, transcription, chars, num_samples,
 gender. raw_text is raw_transcription. The root is a folder of language folders or one of them.
-FLEURS has no speaker ids: speaker_raw is null.
+FLEURS has no speaker ids: speaker_raw is null. A row of another width than those 7 fields gets a
+listing_error; a file_name that is absolute or climbs out of the source (`../../etc/passwd`) is a
+`path_outside_source` listing_error, never looked up nor opened, whose source_uri is the TSV line.
 
 Files of a language folder, of its audio/ and of audio/<split>/ that are neither audio nor what FLEURS
 ships there (its TSVs, the `audio/<split>.tar.gz` archives the clips come in), and loose files beside the
@@ -84,13 +86,28 @@ def _list_language(listing: Listing, lang_dir: Path, files: FileIndex) -> None:
                 if len(fields) > i and fields[i].strip():
                     value = printable(fields[i].strip().decode("utf-8", "surrogateescape"))
                     meta[key] = value if key == "gender" else _int_or_str(value)
+            shape = None
+            if len(fields) < len(COLUMNS):
+                shape = error(Reason.LISTING_ERROR, f"{where}: {len(fields)} of FLEURS' {len(COLUMNS)} fields; "
+                                                    f"missing: {', '.join(COLUMNS[len(fields):])}")
+            elif len(fields) > len(COLUMNS):
+                shape = error(Reason.LISTING_ERROR, f"{where}: {len(fields)} fields, FLEURS has {len(COLUMNS)} "
+                                                    f"(a tab inside a field?)")
             if not file_name:
                 listing.add(line_uri(tsv.absolute(), lineno), raw_text=raw_text, split=split,
                             language_raw=language, meta=meta,
-                            listing_error=error(Reason.LISTING_ERROR, f"{where}: no file_name"))
+                            listing_error=shape or error(Reason.LISTING_ERROR, f"{where}: no file_name"))
                 continue
-            uri, exists = files.resolve(os.path.join(audio_dir, file_name.decode("utf-8", "surrogateescape")))
-            if not exists:
+            name = file_name.decode("utf-8", "surrogateescape")
+            outside = listing.outside(audio_dir, name, where)
+            if outside is not None:  # never looked up nor opened: the item stands for the TSV line
+                listing.add(line_uri(tsv.absolute(), lineno), raw_text=raw_text, split=split,
+                            language_raw=language, meta=meta, listing_error=outside)
+                continue
+            uri, exists = files.resolve(os.path.join(audio_dir, name))
+            if shape:
+                problem = shape
+            elif not exists:
                 problem = error(Reason.MISSING_FILE, f"{uri} (listed in {where})")
             listing.add(uri, raw_text=raw_text, split=split, language_raw=language, listing_error=problem,
                         meta=meta)

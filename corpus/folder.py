@@ -37,7 +37,18 @@ their names and first bytes (see corpus.toolkits):
     file, path, file_name, audio or wav. Columns: transcript text / transcript / sentence / raw_text /
     transcription, language / lang / locale, speaker / speaker_id / client_id / spk_id, split; offset /
     duration as for NeMo. TSV is read unquoted, CSV with standard quoting.
-  Paths are absolute or relative to the manifest's folder; `duration` / `length` goes to meta.
+  Paths are relative to the manifest's folder; `duration` / `length` goes to meta.
+
+Whose paths may lead where: the manifests that users' own toolkits generate on their own machines
+(SpeechBrain CSV / JSON, NeMo JSON lines, i.e. JSON lines whose path key is `audio_filepath`) name files
+anywhere, absolute paths included, as those tools write them: they are followed as written. The other
+manifests come with a corpus or from whoever hands it over (plain CSV / TSV / JSON-lines tables, Hugging
+Face audiofolder metadata, LJSpeech metadata.csv): an audio path there that is absolute or climbs out of
+the source folder (`/etc/passwd`, `../../etc/passwd`, `..\\..\\x`) is a `path_outside_source`
+listing_error (a reject at ingest), judged on the path as written (`Listing.outside`) before anything is
+looked up: the file is never stat-ed nor opened, and the item's source_uri is the manifest line
+(`<manifest>#line=<n>`), not the outside file. CSV / TSV records end at `\\n` or `\\r\\n` only: a bare
+`\\r` inside a field stays in it.
 
 Which manifests are read: `manifest.*` wins; else a single one (its name gives its split when it says
 one: `test.csv`); else several whose names all say a split (SpeechBrain's `train.csv` / `dev.csv` /
@@ -54,8 +65,11 @@ plain audio. SpeechBrain's lexicon CSVs (`ID,duration,char,phn`) are no manifest
 read (counted as ignored).
 
 Sidecar mode (no manifest): every audio file under the root (recursively; hidden files and folders
-skipped), with an optional `<stem>.txt` (the transcript, without its final line ending) and/or
-`<stem>.json` ({"text" or "transcript", "language", "speaker", "split"}; its text wins over the .txt).
+skipped; symlinked folders not followed, so `ln -s . loop` is no endless tree; an audio name that is a
+dangling symlink, a symlink loop or a FIFO is listed with a missing_file listing_error, never opened),
+with an optional `<stem>.txt` (the transcript, without its final line ending) and/or `<stem>.json`
+({"text" or "transcript", "language", "speaker", "split"}; its text wins over the .txt; a sidecar that is
+no regular file is never opened: a listing_error).
 Split is train unless the manifest / sidecar gives one.
 
 Ignored files (both modes; see listing.ignored_files): every file under the root, hidden ones
@@ -196,8 +210,13 @@ def _root_manifests(root: Path) -> list[toolkits.Identified]:
 def _hf_metadata(root: Path) -> list[Manifest]:
     """Hugging Face audiofolder metadata files one or two folders below the root (with a file_name column)."""
     found = []
+    seen = {os.path.realpath(root)}  # a symlinked folder that leads back (`ln -s . loop`) is looked at once
     for sub in subdirs(root):
         for d in (sub, *subdirs(sub)):
+            real = os.path.realpath(d)
+            if real in seen:
+                continue
+            seen.add(real)
             for name in HF_METADATA:
                 p = d / name
                 if not p.is_file():
@@ -322,6 +341,12 @@ class _Context:
     manifest: Path
     base: str
     split: str | None
+    #: audio paths must stay inside the source (`Listing.outside`): tables and LJSpeech, not the toolkits'
+    confined: bool = True
+
+
+def _is_json_lines(manifest: Path) -> bool:
+    return toolkits.manifest_suffix(manifest.name) in (".json", ".jsonl", ".json.gz", ".jsonl.gz")
 
 
 def _add_row(ctx: _Context, where: str, fallback_uri: str, row: dict[str, Any], dialect: Dialect,
@@ -372,7 +397,8 @@ def _add_row(ctx: _Context, where: str, fallback_uri: str, row: dict[str, Any], 
             end = offset + duration if duration is not None else None
             if start < 0 or (end is not None and end <= start):
                 problems.append(f"bad offset {offset} / duration {duration}")
-    path_value = row.get(first_key(row, dialect.paths) or "")
+    path_key = first_key(row, dialect.paths)
+    path_value = row.get(path_key or "")
     if not isinstance(path_value, str) or not path_value.strip():
         listing.add(fallback_uri, raw_text=raw_text, speaker_raw=speaker, split=split, language_raw=language,
                     meta=meta, listing_error=error(Reason.LISTING_ERROR, f"{where}: no audio path"))
@@ -380,6 +406,14 @@ def _add_row(ctx: _Context, where: str, fallback_uri: str, row: dict[str, Any], 
     path_value = path_value.strip()
     if dialect.speechbrain:
         path_value = _placeholders(path_value, ctx.base)
+    # a NeMo manifest (JSON lines with audio_filepath) is the user's own toolkit output: it names files anywhere
+    nemo = path_key == "audio_filepath" and _is_json_lines(ctx.manifest)
+    if ctx.confined and not dialect.speechbrain and not nemo:
+        outside = listing.outside(ctx.base, path_value, where)
+        if outside is not None:  # never resolved, stat-ed or opened; the item stands for the manifest line
+            listing.add(fallback_uri, raw_text=raw_text, speaker_raw=speaker, split=split, language_raw=language,
+                        meta=meta, listing_error=outside)
+            return
     uri, exists = ctx.files.resolve(os.path.join(ctx.base, path_value))
     if not exists:
         problem = error(Reason.MISSING_FILE, f"{uri} (listed in {where})")
@@ -485,6 +519,11 @@ def _read_ljspeech(ctx: _Context) -> None:
         if index in bad:
             raw_text = None
             problem = error(Reason.TRANSCRIPT_NOT_UTF8, f"{where}: the transcription is not valid UTF-8")
+        outside = listing.outside(wavs, utt + ".wav", where)
+        if outside is not None:
+            listing.add(line_uri(manifest.absolute(), lineno), raw_text=raw_text, split=ctx.split or "train",
+                        listing_error=outside, meta=meta)
+            continue
         uri, exists = ctx.files.resolve(os.path.join(wavs, utt + ".wav"))
         if not exists:
             problem = error(Reason.MISSING_FILE, f"{uri} (listed in {where})")
@@ -513,23 +552,31 @@ def _sidecar_json(path: str) -> tuple[dict[str, Any], str | None]:
     return obj, None
 
 
-def _sidecar_item(dirpath: str, stem: str, names: set[str]) -> dict[str, Any]:
-    """listing.add keyword arguments from the `<stem>.txt` / `<stem>.json` sidecars."""
+def _sidecar_item(files: FileIndex, dirpath: str, stem: str, names: set[str]) -> dict[str, Any]:
+    """listing.add keyword arguments from the `<stem>.txt` / `<stem>.json` sidecars (a sidecar that is no
+    regular file, such as a symlink loop or a FIFO, is never opened: a listing_error)."""
     raw_text = language = speaker = None
     split: str | None = "train"
     text_problem = None
     problems: list[str] = []
     meta: dict[str, Any] | None = None
     if stem + ".txt" in names:
-        try:
-            raw_text, text_problem = read_text_file(os.path.join(dirpath, stem + ".txt"))
-        except OSError as exc:
-            text_problem = error(Reason.LISTING_ERROR, f"{os.path.join(dirpath, stem + '.txt')}: {exc}")
+        txt = os.path.join(dirpath, stem + ".txt")
+        if not files.resolve_in(dirpath, stem + ".txt")[1]:
+            text_problem = error(Reason.LISTING_ERROR, f"{txt}: {files.problem(txt)}")
+        else:
+            try:
+                raw_text, text_problem = read_text_file(txt)
+            except OSError as exc:
+                text_problem = error(Reason.LISTING_ERROR, f"{txt}: {exc}")
     json_problem = None
     if stem + ".json" in names:
         side = os.path.join(dirpath, stem + ".json")
         meta = {"sidecar": stem + ".json"}
-        obj, json_problem = _sidecar_json(side)
+        if files.resolve_in(dirpath, stem + ".json")[1]:
+            obj, json_problem = _sidecar_json(side)
+        else:
+            obj, json_problem = {}, error(Reason.LISTING_ERROR, f"{side}: {files.problem(side)}")
         key = first_key(obj, ("text", "transcript"))
         if key is not None and obj[key] is not None:
             raw_text, text_problem = _text(obj[key]), None
@@ -554,13 +601,31 @@ def _sidecar_item(dirpath: str, stem: str, names: set[str]) -> dict[str, Any]:
 
 def walk_tree(listing: Listing, root: Path, files: FileIndex, read: set[str],
               on_audio: Callable[[str, str, set[str]], None] | None = None, sidecars: bool = True) -> int:
-    """Walk the tree under root (sorted; hidden files and folders skipped): call `on_audio(dirpath, name,
-    names)` for each audio file, and `listing.ignore` each file that is neither audio, nor in `read`
-    (absolute paths), nor (when `sidecars`) a `<stem>.txt` / `<stem>.json` beside an audio file.
-    Returns the number of audio files."""
+    """Walk the tree under root (in `os.walk` top-down order, names sorted; hidden files and folders
+    skipped; symlinked folders not followed, so a symlink loop is never entered): call
+    `on_audio(dirpath, name, names)` for each audio file (a symlink, dangling or looping, included: the
+    callback tells, see `audio_problem`), and `listing.ignore` each file that is neither audio, nor in `read`
+    (absolute paths, as given or resolved), nor (when `sidecars`) a `<stem>.txt` / `<stem>.json` beside an
+    audio file. The directory listings are the FileIndex's own (one scandir per folder, shared with the
+    existence checks; a stat only for a symlink). Returns the number of audio files."""
     count = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    stack = [str(root)]
+    while stack:
+        dirpath = stack.pop()
+        entries = files.entries(dirpath)
+        if entries is None:
+            continue
+        subdirs = []
+        filenames = []
+        for name, kind in entries.items():
+            if FileIndex.is_folder(kind):
+                if not name.startswith("."):
+                    subdirs.append(name)
+            elif FileIndex.is_link(kind) and os.path.isdir(os.path.join(dirpath, name)):
+                continue  # a symlinked folder: not followed (as os.walk), so `ln -s . loop` is harmless
+            else:
+                filenames.append(name)
+        stack.extend(os.path.join(dirpath, d) for d in sorted(subdirs, reverse=True))
         names = set(filenames)
         stems = _audio_stems(filenames) if sidecars else set()
         for name in sorted(filenames):
@@ -571,13 +636,22 @@ def walk_tree(listing: Listing, root: Path, files: FileIndex, read: set[str],
                 if on_audio is not None:
                     on_audio(dirpath, name, names)
                 continue
-            if os.path.join(dirpath, name) in read:
+            real = os.path.join(files.realdir(dirpath), name)
+            if os.path.join(dirpath, name) in read or real in read:
                 continue
             stem, _, ext = name.rpartition(".")
             if stem in stems and ext.lower() in ("txt", "json"):
                 continue
-            listing.ignore(os.path.join(files.realdir(dirpath), name))
+            listing.ignore(real)
     return count
+
+
+def audio_problem(files: FileIndex, path: str, exists: bool) -> str | None:
+    """A missing_file listing_error for an audio file found in a folder listing that is no regular file (a
+    symlink loop, a dangling symlink, a FIFO...): None when it is one."""
+    if exists:
+        return None
+    return error(Reason.MISSING_FILE, f"{path}: {files.problem(path)}")
 
 
 def list_items(source: SourceConfig) -> pa.Table:
@@ -586,13 +660,17 @@ def list_items(source: SourceConfig) -> pa.Table:
     files = FileIndex()
     manifests = find_manifests(root)
     for m in manifests:
-        _READERS[m.kind](_Context(listing, files, m.path, str(m.path.parent.absolute()), m.split))
+        confined = m.kind in (toolkits.TABLE, toolkits.LJSPEECH)
+        _READERS[m.kind](_Context(listing, files, m.path, str(m.path.parent.absolute()), m.split, confined))
 
     def add_sidecar_item(dirpath: str, name: str, names: set[str]) -> None:
-        uri, _ = files.resolve(os.path.join(dirpath, name))
-        listing.add(uri, **_sidecar_item(dirpath, name.rsplit(".", 1)[0], names))
+        path = os.path.join(dirpath, name)
+        uri, exists = files.resolve(path)
+        item = _sidecar_item(files, dirpath, name.rsplit(".", 1)[0], names)
+        item["listing_error"] = audio_problem(files, path, exists) or item["listing_error"]
+        listing.add(uri, **item)
 
-    read = {str(m.path.absolute()) for m in manifests}
+    read = {str(m.path.absolute()) for m in manifests} | {os.path.realpath(m.path) for m in manifests}
     audio = walk_tree(listing, root, files, read, None if manifests else add_sidecar_item)
     if not manifests and audio == 0:
         raise ValueError(f"{LAYOUT}: {root} has no audio files ({', '.join(AUDIO_EXTENSIONS)}) "

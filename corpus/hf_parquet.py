@@ -7,6 +7,13 @@ bytes are inline is told from the row group's null count of `audio.bytes` (only 
 inline and absent bytes has that column read). source_uri is `row_uri(file, row)` when the bytes are
 inline, else the audio path resolved against the Parquet file's folder.
 
+A row without inline bytes whose `audio.path` is absolute or climbs out of the source folder
+(`../../etc/passwd`) is a `path_outside_source` listing_error whose source_uri is the row (`row_uri`): the
+path is never looked up nor opened. (With inline bytes, audio.path is only the original file name, as
+`datasets` keeps it, often absolute: not checked.) A file that is not Parquet is a one-line ValueError
+naming it; a column of the wrong type (a list where a string belongs) gives its rows a listing_error naming
+the file, the column, the type found and the type expected.
+
 Columns: transcript = first of raw_text, text, transcription, sentence; language = language / lang /
 iso_639_3 (+ `_` + iso_15924 when present), else the folder name when it reads as a language code,
 else source.language; speaker = speaker_id / speaker / client_id; split = a `split` column, else the
@@ -92,6 +99,28 @@ def audio_kind(schema: pa.Schema) -> str | None:
     return None
 
 
+def _is_text_type(typ: pa.DataType, integers: bool = False) -> bool:
+    """A column type whose values list as strings: string / binary (any width or view), a dictionary of
+    those, all-null; integers too when `integers` (ids, speaker ids)."""
+    if pa.types.is_dictionary(typ):
+        typ = typ.value_type
+    return (pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_binary(typ)
+            or pa.types.is_large_binary(typ) or pa.types.is_string_view(typ) or pa.types.is_binary_view(typ)
+            or pa.types.is_null(typ) or (integers and pa.types.is_integer(typ)))
+
+
+def _type_problem(path: Path, column: str, typ: pa.DataType, integers: bool = False) -> str | None:
+    """`<file>: column 'text' has type list<string>, expected a string` for a column of the wrong type."""
+    if _is_text_type(typ, integers):
+        return None
+    expected = "a string (or binary" + (", or integer" if integers else "") + ")"
+    return f"{path}: column {column!r} has type {typ}, expected {expected}"
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def has_audio_column(path: str | os.PathLike[str]) -> bool:
     try:
         return audio_kind(pq.read_schema(path)) is not None
@@ -104,8 +133,15 @@ def _first(names: list[str], candidates: tuple[str, ...]) -> str | None:
 
 
 def _strings(column: pa.ChunkedArray | pa.Array, name: str, where: str) -> tuple[list[Any], dict[int, str]]:
-    """Values of a text column as Python strings, and row -> problem for values that are not UTF-8."""
+    """Values of a text column (a type `_is_text_type` takes) as Python strings, and row -> problem for
+    values that are not UTF-8."""
     problems: dict[int, str] = {}
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if pa.types.is_string_view(column.type):
+        column = column.cast(pa.large_string())
+    elif pa.types.is_binary_view(column.type):
+        column = column.cast(pa.large_binary())
     typ = column.type
     if pa.types.is_binary(typ) or pa.types.is_large_binary(typ) or not _valid_utf8(column):
         raw = column.cast(pa.large_binary()) if not (pa.types.is_binary(typ) or
@@ -181,11 +217,25 @@ def _batches(pf: pq.ParquetFile, columns: list[str]) -> Iterator[pa.Table]:
 
 
 def _list_file(listing: Listing, path: Path, root: Path, files: FileIndex) -> None:
-    pf = pq.ParquetFile(path)
-    schema = pf.schema_arrow
+    """List one Parquet file; a one-line ValueError naming the file when it cannot be read as Parquet."""
+    try:
+        pf = pq.ParquetFile(path)
+        schema = pf.schema_arrow
+    except (OSError, pa.ArrowException) as exc:
+        raise ValueError(f"{LAYOUT}: {path} cannot be read as Parquet: {_one_line(exc)}") from None
     kind = audio_kind(schema)
     if kind is None:
-        raise ValueError(f"{LAYOUT}: {path} has no audio column (a struct of bytes/path, or a path string)")
+        found = f"; its audio column has type {schema.field(AUDIO).type}" if AUDIO in schema.names else ""
+        raise ValueError(f"{LAYOUT}: {path} has no audio column (expected a struct of bytes/path, or a path "
+                         f"string){found}")
+    try:
+        _list_rows(listing, pf, path, root, files, kind)
+    except (OSError, pa.ArrowException) as exc:
+        raise ValueError(f"{LAYOUT}: {path} cannot be read: {_one_line(exc)}") from None
+
+
+def _list_rows(listing: Listing, pf: pq.ParquetFile, path: Path, root: Path, files: FileIndex, kind: str) -> None:
+    schema = pf.schema_arrow
     names = schema.names
     text_col = _first(names, TEXT_COLUMNS)
     lang_col = _first(names, LANGUAGE_COLUMNS)
@@ -193,10 +243,24 @@ def _list_file(listing: Listing, path: Path, root: Path, files: FileIndex) -> No
     spk_col = _first(names, SPEAKER_COLUMNS)
     id_col = _first(names, ID_COLUMNS)
     split_col = SPLIT_COLUMN if SPLIT_COLUMN in names else None
-    wanted = [c for c in (text_col, lang_col, script_col, spk_col, id_col, split_col) if c]
+    # a column of the wrong type (a list where a string belongs) is not read: its rows get a listing_error
+    # naming the file, the column, the type found and the type expected
+    bad_columns: dict[str, str] = {}
+    for col, integers in ((text_col, False), (lang_col, False), (script_col, False), (spk_col, True),
+                          (id_col, True), (split_col, False)):
+        if col:
+            problem = _type_problem(path, col, schema.field(col).type, integers)
+            if problem:
+                bad_columns[col] = problem
+    wanted = [c for c in (text_col, lang_col, script_col, spk_col, id_col, split_col) if c and c not in bad_columns]
     audio_type = schema.field(AUDIO).type
     has_path = kind == "path" or audio_type.get_field_index("path") >= 0
+    path_problem = None
+    if has_path and kind == "struct":
+        path_problem = _type_problem(path, f"{AUDIO}.path", audio_type.field("path").type)
+        has_path = path_problem is None
     columns = wanted + ([f"{AUDIO}.path" if kind == "struct" else AUDIO] if has_path else [])
+    column_problem = error(Reason.LISTING_ERROR, next(iter(bad_columns.values()))) if bad_columns else None
     bytes_index = None
     if kind == "struct" and audio_type.get_field_index("bytes") >= 0:
         leaves = [pf.metadata.schema.column(i).path for i in range(pf.metadata.num_columns)]
@@ -204,17 +268,20 @@ def _list_file(listing: Listing, path: Path, root: Path, files: FileIndex) -> No
     inline = _inline_rows(pf, bytes_index)
     file_str = str(path.resolve())
     base = os.path.dirname(file_str)
+    folder = os.path.dirname(os.path.abspath(path))  # as given, as the source folder is: for `Listing.outside`
     split_default = _split_for(path, root)
     lang_default = _folder_language(path, root)
     row0 = 0
     for table in _batches(pf, columns):
         n = table.num_rows
         where = f"{path} rows {row0}-{row0 + n - 1}"
-        texts, text_problems = (_strings(table.column(text_col), text_col, where) if text_col
-                                else ([None] * n, {}))
+        texts, text_problems = (_strings(table.column(text_col), text_col, where)
+                                if text_col and text_col not in bad_columns else ([None] * n, {}))
         other: dict[str, list[Any]] = {}
         for col in (lang_col, script_col, spk_col, id_col, split_col):
-            if col:
+            if col and col in bad_columns:
+                other[col] = [None] * n
+            elif col:
                 values, _ = _strings(table.column(col), col, where)
                 other[col] = [printable(v) if isinstance(v, str) else v for v in values]
         if has_path:
@@ -236,12 +303,23 @@ def _list_file(listing: Listing, path: Path, root: Path, files: FileIndex) -> No
             if inline[row]:
                 uri = row_uri(file_str, row)
             elif audio_path:
-                uri, exists = files.resolve(os.path.join(base, audio_path))
-                if not exists:
-                    problem = error(Reason.MISSING_FILE, f"{uri} (audio.path of {path} row {row})")
+                # the path must stay inside the dataset folder: else it is never looked up nor opened, and
+                # the item stands for its row
+                problem = listing.outside(folder, audio_path, f"{path} row {row} audio.path")
+                if problem is not None:
+                    uri = row_uri(file_str, row)
+                else:
+                    uri, exists = files.resolve(os.path.join(base, audio_path))
+                    if not exists:
+                        problem = error(Reason.MISSING_FILE, f"{uri} (audio.path of {path} row {row})")
+            elif path_problem:
+                uri = row_uri(file_str, row)
+                problem = error(Reason.LISTING_ERROR, path_problem)
             else:
                 uri = row_uri(file_str, row)
                 problem = error(Reason.LISTING_ERROR, f"{path} row {row}: no audio bytes and no audio path")
+            if problem is None:
+                problem = column_problem
             if problem is None and i in text_problems:
                 problem = error(Reason.TRANSCRIPT_NOT_UTF8,
                                 f"{path} row {row}: {text_col} is not valid UTF-8")

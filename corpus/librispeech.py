@@ -245,7 +245,8 @@ class _Lister:
             self.found = True
             path = os.path.join(dirpath, name)
             if name == MLS_TRANSCRIPTS:
-                segments = os.path.join(dirpath, MLS_SEGMENTS) if MLS_SEGMENTS in entries else None
+                segments = (os.path.join(dirpath, MLS_SEGMENTS) if MLS_SEGMENTS in entries
+                            and self.files.resolve_in(dirpath, MLS_SEGMENTS)[1] else None)  # a file, not a loop
                 self.mls_split(dirpath, path, segments, where)
             else:
                 self.chapter(dirpath, path, name.endswith(TTS_TRANS_SUFFIX), where)
@@ -339,6 +340,17 @@ class _Lister:
             target = os.path.normpath(os.path.join(audio, parts[0], parts[1])) if len(parts) >= 3 else audio
             self.add_named(utt_name, target, default_ext, where_line, listing_error=problem, **row)
 
+    def read_text(self, dirpath: str, name: str) -> tuple[str | None, str | None]:
+        """`read_text_file` of a per-utterance text, which is never opened when it is no regular file (a
+        symlink loop, a dangling symlink, a FIFO): a listing_error then."""
+        path = os.path.join(dirpath, name)
+        if not self.files.resolve_in(dirpath, name)[1]:
+            return None, error(Reason.LISTING_ERROR, f"{printable(path)}: {self.files.problem(path)}")
+        try:
+            return read_text_file(path)
+        except OSError as exc:
+            return None, error(Reason.LISTING_ERROR, f"{printable(path)}: {exc.strerror or exc}")
+
     def unnamed(self, dirpath: str, name: str, uri: str, entries: dict[str, int], chapter_trans: list[str],
                 where: _Where) -> None:
         """An audio file that no transcript line names: its LibriTTS `.original.txt` when there is one,
@@ -353,11 +365,14 @@ class _Lister:
         row: dict[str, Any] = {"speaker_raw": printable(_speaker(stem, os.path.basename(os.path.dirname(dirpath)))),
                                "split": where.split, "language_raw": self.language(where), "meta": meta}
         if stem + ORIGINAL_SUFFIX in entries:
-            text, problem = read_text_file(os.path.join(dirpath, stem + ORIGINAL_SUFFIX))
+            text, problem = self.read_text(dirpath, stem + ORIGINAL_SUFFIX)
             if stem + NORMALIZED_SUFFIX in entries:
-                normalized, _ = read_text_file(os.path.join(dirpath, stem + NORMALIZED_SUFFIX))
+                normalized, _ = self.read_text(dirpath, stem + NORMALIZED_SUFFIX)
                 if normalized is not None:
                     meta["normalized_text"] = normalized
+            path = os.path.join(dirpath, name)
+            if problem is None and not self.files.resolve_in(dirpath, name)[1]:  # a symlink loop, a FIFO...
+                problem = error(Reason.MISSING_FILE, f"{printable(path)}: {self.files.problem(path)}")
             self.listing.add(uri, raw_text=text, listing_error=problem, **row)
             return
         if chapter_trans:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import csv
 import datetime
+import errno
 import io
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,11 +215,20 @@ def read_csv_rows(
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     text = lenient(data)
-    # newline="": records end at \n / \r\n only, not at the other Unicode line breaks str.splitlines knows
+    # Records end at \n or \r\n only: the csv module would also end one at a bare \r (and StringIO's lines
+    # would count it as a line), which splits a transcript holding one and invents a row. A bare \r is
+    # swapped for a character the file does not hold while parsing, and put back in the fields.
+    cr = _bare_cr_stand_in(text)
+    if cr is not None:
+        text = _BARE_CR.sub(cr, text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting,
                         skipinitialspace=skipinitialspace)
+
+    def restore(fields: list[str]) -> list[str]:
+        return fields if cr is None else [f.replace(cr, "\r") for f in fields]
+
     try:
-        header = [h.strip() for h in next(reader)]
+        header = [h.strip() for h in restore(next(reader))]
     except StopIteration:
         return [], iter(())
 
@@ -227,9 +238,22 @@ def read_csv_rows(
             lineno, start = start, reader.line_num + 1
             if not fields or fields == [""]:
                 continue
-            yield lineno, dict(zip(header, fields, strict=False))
+            yield lineno, dict(zip(header, restore(fields), strict=False))
 
     return header, rows()
+
+
+_BARE_CR = re.compile(r"\r(?!\n)")
+
+
+def _bare_cr_stand_in(text: str) -> str | None:
+    """None when `text` has no bare CR; else a character (private use) that `text` does not contain."""
+    if "\r" not in text or not _BARE_CR.search(text):
+        return None
+    for code in range(0xE000, 0xF900):
+        if chr(code) not in text:
+            return chr(code)
+    raise ValueError("no stand-in character for a bare carriage return")  # 6400 distinct private-use chars
 
 
 def read_jsonl_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
@@ -274,7 +298,7 @@ def text_value(value: Any) -> str | None:
 
 # --- the file system -------------------------------------------------------------------------------
 
-_FILE, _LINK, _OTHER = 0, 1, 2
+_FILE, _LINK, _OTHER, _DIR = 0, 1, 2, 3
 
 
 class FileIndex:
@@ -290,7 +314,7 @@ class FileIndex:
         self._real: dict[str, str] = {}
 
     def entries(self, directory: str) -> dict[str, int] | None:
-        """name -> kind of a directory's entries, None when it cannot be listed."""
+        """name -> kind of a directory's entries (see `is_folder`, `is_link`), None when it cannot be listed."""
         found = self._dirs.get(directory, False)
         if found is not False:
             return found  # type: ignore[return-value]
@@ -303,6 +327,8 @@ class FileIndex:
                             kind = _LINK
                         elif entry.is_file(follow_symlinks=False):
                             kind = _FILE
+                        elif entry.is_dir(follow_symlinks=False):
+                            kind = _DIR
                         else:
                             kind = _OTHER
                     except OSError:
@@ -313,6 +339,16 @@ class FileIndex:
         self._dirs[directory] = listing
         return listing
 
+    @staticmethod
+    def is_folder(kind: int) -> bool:
+        """An `entries` kind that is a folder (not a symlink to one)."""
+        return kind == _DIR
+
+    @staticmethod
+    def is_link(kind: int) -> bool:
+        """An `entries` kind that is a symlink (to anything, or dangling)."""
+        return kind == _LINK
+
     def realdir(self, directory: str) -> str:
         real = self._real.get(directory)
         if real is None:
@@ -320,17 +356,22 @@ class FileIndex:
         return real
 
     def resolve(self, path: str) -> tuple[str, bool]:
-        """(resolved absolute path, is an existing regular file)."""
+        """(resolved absolute path, is an existing regular file). Never raises: a symlink loop or a
+        dangling symlink resolves as far as it goes and is no file (see `problem`)."""
+        if "\x00" in path:  # no file system call can take it
+            return path, False
         path = os.path.abspath(path)
         parent, name = os.path.split(path)
         return self.resolve_in(parent, name)
 
     def resolve_in(self, parent: str, name: str) -> tuple[str, bool]:
         """`resolve(parent/name)` for an absolute, normalized `parent` (the fast path of a listing)."""
-        if not name or name in (".", "..") or os.sep in name:
+        if not name or name in (".", "..") or os.sep in name or "\x00" in name:
             path = os.path.abspath(os.path.join(parent, name))
+            if "\x00" in path:
+                return path, False
             if not name or name in (".", ".."):
-                return str(Path(path).resolve()), os.path.isfile(path)
+                return _realpath(path), os.path.isfile(path)
             return self.resolve(path)
         path = os.path.join(parent, name)
         listing = self.entries(parent)
@@ -340,8 +381,44 @@ class FileIndex:
         if kind is None:
             return os.path.join(self.realdir(parent), name), False
         if kind == _LINK:
-            return str(Path(path).resolve()), os.path.isfile(path)
+            return _realpath(path), os.path.isfile(path)
         return os.path.join(self.realdir(parent), name), kind == _FILE
+
+    def problem(self, path: str) -> str:
+        """Why `path`, which `resolve` found to be no regular file, is none, in words (for a listing_error):
+        `symlink loop`, `dangling symlink to <target>`, `a folder`, `not a regular file` or `does not
+        exist`. Costs a stat or two: call it only for what is missing."""
+        if "\x00" in path:
+            return "the path holds a NUL byte"
+        try:
+            st = os.lstat(path)
+        except OSError as exc:
+            return "does not exist" if exc.errno == errno.ENOENT else f"cannot be read ({exc.strerror})"
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                target = os.stat(path)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    return "symlink loop (too many levels of symbolic links)"
+                try:
+                    to = os.readlink(path)
+                except OSError:
+                    to = "?"
+                return f"dangling symlink to {printable(to)}"
+            st = target
+        if stat.S_ISDIR(st.st_mode):
+            return "a folder, not a file"
+        if not stat.S_ISREG(st.st_mode):
+            return "not a regular file"
+        return "exists"
+
+
+def _realpath(path: str) -> str:
+    """`str(Path(path).resolve())` without its RuntimeError on a symlink loop (the path as far as it resolves)."""
+    try:
+        return os.path.realpath(path)
+    except (OSError, ValueError):
+        return path
 
 
 def subdirs(path: str | os.PathLike[str]) -> list[Path]:
@@ -448,11 +525,15 @@ class Listing:
         self.source = source
         self.layout = layout
         # ids hash the location within the source, so a corpus moved to another folder keeps its ids
-        self._root = str(Path(source.path).resolve()).rstrip("/") + "/"
+        self._root = _realpath(os.path.abspath(source.path)).rstrip("/") + "/"
         self._rows: dict[str, dict[str, Any]] = {}
         self._dups: dict[str, list[tuple[str | None, str | None]]] = {}
         self._ignored = 0
         self._ignored_examples: list[str] = []
+        # what `outside` keeps audio paths within: the source folder as given (not resolved: manifests join
+        # their paths to it as given), or the folder of a source that is one file (a Parquet file)
+        inside = os.path.normpath(os.path.abspath(source.path))
+        self._inside = os.path.dirname(inside) if os.path.isfile(inside) else inside
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -468,13 +549,14 @@ class Listing:
         """A `path_outside_source` listing_error when an audio path as a manifest writes it is absolute or,
         joined to `base`, leads out of the source folder (`..`); None when it stays inside. Judged on the
         path as written (symlinks inside the source are the source's own), so it is checked before any
-        file is opened. For layouts whose manifests come from the corpus or a partner, not the user's own
-        toolkit (Kaldi, Lhotse, SpeechBrain, NeMo manifests name files anywhere, as their tools write them)."""
+        file is opened (the source folder is the folder of a source that is one file). For layouts whose
+        manifests come from the corpus or a partner, not the user's own toolkit (Kaldi, Lhotse, SpeechBrain,
+        NeMo manifests name files anywhere, as their tools write them)."""
         text = declared.replace("\\", "/")
         if os.path.isabs(text) or (len(text) > 1 and text[1] == ":"):
             return error(Reason.PATH_OUTSIDE_SOURCE, f"{where}: audio path {declared!r} is absolute")
         joined = os.path.normpath(os.path.join(os.path.abspath(base), text))
-        root = os.path.normpath(os.path.abspath(self.source.path))
+        root = self._inside
         if joined != root and not joined.startswith(root.rstrip("/") + "/"):
             return error(Reason.PATH_OUTSIDE_SOURCE, f"{where}: audio path {declared!r} leads out of {root}")
         return None

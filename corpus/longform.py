@@ -4,7 +4,9 @@ root when that name reads as a language code (2-3 letters, optionally with a scr
 `sw`, `swh`, `swh_Latn`, `en-US`; `und` means unknown and stays `und`), else source.language.
 raw_text is null and labelled false for every item; split is train. Every other file under the root
 (hidden ones excepted; transcripts too, this layout reads none) is counted as ignored
-(listing.ignored_files).
+(listing.ignored_files). An audio-named entry that is no regular file (a dangling symlink, a symlink loop,
+a FIFO) is listed with a missing_file listing_error, never opened; symlinked folders are not followed
+(so `ln -s . loop` is no endless tree).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from omnicorpus.corpus.folder import walk_tree
+from omnicorpus.corpus.folder import audio_problem, walk_tree
 from omnicorpus.corpus.listing import (
     AUDIO_EXTENSIONS,
     FileIndex,
@@ -35,8 +37,10 @@ def list_items(source: SourceConfig) -> pa.Table:
     def add(dirpath: str, name: str, _names: set[str]) -> None:
         rel = os.path.relpath(dirpath, root)
         language = None if rel == "." else language_dir(rel.split(os.sep)[0])
-        uri, _ = files.resolve(os.path.join(dirpath, name))
-        listing.add(uri, language_raw=language, labelled=False, split="train")
+        path = os.path.join(dirpath, name)
+        uri, exists = files.resolve(path)
+        listing.add(uri, language_raw=language, labelled=False, split="train",
+                    listing_error=audio_problem(files, path, exists))
 
     walk_tree(listing, Path(root), files, set(), add, sidecars=False)
     if not len(listing):

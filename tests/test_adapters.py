@@ -89,7 +89,7 @@ def check_contract(table: pa.Table, source: SourceConfig, layout: str) -> None:
         if r["listing_error"] is not None:
             reason = r["listing_error"].split(":", 1)[0]
             assert reason in {"transcript_not_utf8", "missing_file", "no_consent", "invalid_metadata",
-                              "listing_error", "bad_offsets"}
+                              "listing_error", "bad_offsets", "path_outside_source"}
     # stable: a second listing gives the same table
     again = ADAPTERS[layout](source)
     assert again.equals(table)
@@ -408,8 +408,9 @@ def test_hf_parquet_paths_and_columns(tmp_path):
     f = str((root / "validation-00000-of-00001.parquet").resolve())
     assert r[0]["source_uri"] == str((root / "clips" / "a.wav").resolve()) and r[0]["raw_text"] == "hello"
     assert r[0]["language_raw"] == "eng_Latn" and r[0]["split"] == "dev" and r[0]["speaker_raw"] == "c1"
-    assert r[1]["source_uri"] == str(abs_audio.resolve())
-    assert r[1]["listing_error"].startswith("transcript_not_utf8: ") and r[1]["raw_text"] is None
+    # an absolute audio.path (no bytes) leads out of the dataset folder: never looked up, the item is the row
+    assert r[1]["source_uri"] == row_uri(f, 1)
+    assert r[1]["listing_error"].startswith("path_outside_source: ") and r[1]["raw_text"] is None
     assert r[2]["listing_error"].startswith("missing_file: ")
     assert r[3]["source_uri"] == row_uri(f, 3) and r[3]["listing_error"] is None
     assert r[4]["source_uri"] == row_uri(f, 4) and r[4]["listing_error"].startswith("listing_error: ")
