@@ -149,7 +149,7 @@ def build_release(root: str, shards: pa.Table, utterances: pa.Table, rejects: pa
         if earlier.info.get("content_sha256") == content and earlier.info.get("parent") == (
                 parent.id if parent else None):
             return earlier, True
-    release_id = f"v{len(existing) + 1:04d}"
+    release_id = _next_release_id(root)
     created = int(os.environ.get("SOURCE_DATE_EPOCH", time.time()))
     by_stage = pl.DataFrame(rejects.select(["stage"])).group_by("stage").len().sort("stage") \
         if rejects.num_rows else None
@@ -183,6 +183,22 @@ def build_release(root: str, shards: pa.Table, utterances: pa.Table, rejects: pa
     storage.fsync_dir(tmp)
     storage.replace_durably(str(tmp), str(final))
     return Release(final, info), True
+
+
+#: The number of the last release made, kept beside the releases: ids never go back, even when release
+#: folders are pruned.
+LAST_ID = ".last_id"
+
+
+def _next_release_id(root: str) -> str:
+    folder = releases_dir(root)
+    numbers = [int(p.name[1:]) for p in folder.glob("v*") if p.name[1:].isdigit()] if folder.exists() else []
+    counter = folder / LAST_ID
+    if counter.exists():
+        numbers.append(int(counter.read_text().strip() or 0))
+    number = max(numbers, default=0) + 1
+    storage.write_bytes_atomic(counter, f"{number}\n".encode())
+    return f"v{number:04d}"
 
 
 def move_latest(root: str, release: Release) -> None:

@@ -41,6 +41,8 @@ langid_app = typer.Typer(help="Language identification models.", no_args_is_help
 app.add_typer(langid_app, name="langid")
 community_app = typer.Typer(help="Community submissions: intake with consent, and withdrawal.", no_args_is_help=True)
 app.add_typer(community_app, name="community")
+releases_app = typer.Typer(help="Published releases.", no_args_is_help=True)
+app.add_typer(releases_app, name="releases")
 CorpusOpt = Annotated[str | None, typer.Option(
     "--corpus", help="The config's community source (default: its only source of layout community).")]
 
@@ -250,14 +252,42 @@ def community_withdraw(
     note: Annotated[str, typer.Option(help="Why, for the record.")] = "",
 ) -> None:
     """Record a withdrawal durably: no release made after it holds a segment of that speaker or submission."""
-    from omnicorpus.corpus.withdrawals import record_withdrawal, register_path
+    from omnicorpus.corpus.withdrawals import match_withdrawal, record_withdrawal, register_path
 
     cfg = load_config(config)
     source = community_source(cfg, corpus)
-    entry = record_withdrawal(cfg.output, corpus=source.name, partner=partner, salt=cfg.ingest.speaker_salt,
-                              speaker=speaker, submission=submission, note=note)
-    out.print(f"withdrawn: {entry.kind} {entry.target} of {partner} ({source.name}), recorded in "
-              f"{register_path(cfg.output)}; the next release leaves it out")
+    found = match_withdrawal(source, cfg.output, partner=partner, salt=cfg.ingest.speaker_salt, speaker=speaker,
+                             submission=submission)
+    if found.note:
+        out.print(f"note: {escape(found.note)}", highlight=False)
+    entry = record_withdrawal(cfg.output, corpus=source.name, partner=found.partner, salt=cfg.ingest.speaker_salt,
+                              speaker=found.target if speaker is not None else None,
+                              submission=found.target if submission is not None else None, note=note)
+    out.print(f"withdrawn: {entry.kind} {escape(found.target)} of {escape(found.partner)} ({source.name}): "
+              f"{found.items} recording(s) listed, {found.segments} segment(s) the next release leaves out, "
+              f"{found.in_latest} of them in the latest release; recorded in {register_path(cfg.output)}",
+              highlight=False)
+    if found.in_latest:
+        out.print("the latest release still serves them: make a release now and retract the older ones with "
+                  f"`omnicorpus releases prune-withdrawn {config}`")
+
+
+@releases_app.command("prune-withdrawn")
+def releases_prune_withdrawn(
+    config: Annotated[Path, typer.Argument(help="Pipeline config (YAML).")],
+    master: MasterOpt = None,
+) -> None:
+    """Make a release without the withdrawn recordings, then delete every older release (and the shards)
+    that still serves them: no published release keeps serving a withdrawn speaker or submission."""
+    from omnicorpus.pipelines.retract import prune_withdrawn
+    from omnicorpus.pipelines.spark import spark_session
+
+    cfg = resolve_config(config, SourceFlags(), None, master)
+    report = prune_withdrawn(cfg, spark_session(cfg.spark.master, cfg.spark.conf))
+    out.print(f"latest release {report.latest} holds none of the {report.withdrawn} withdrawn segments; "
+              f"deleted {len(report.releases)} release(s) that served them"
+              f"{' (' + ', '.join(report.releases) + ')' if report.releases else ''} and {len(report.shards)} "
+              "shard(s) no remaining release uses")
 
 
 @app.command("ingest")

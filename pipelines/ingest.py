@@ -97,10 +97,15 @@ def read_source_audio(source_uri: str) -> bytes:
     group = max(i for i, s in enumerate(starts) if s <= row)
     cell = pf.read_row_group(group, columns=["audio"]).column("audio")[row - starts[group]].as_py()
     if isinstance(cell, dict):
-        if cell.get("bytes"):
-            return bytes(cell["bytes"])
+        if cell.get("bytes") is not None:
+            return bytes(cell["bytes"])  # empty bytes are an empty file, never a reason to follow the path
         if cell.get("path"):
-            return read_source_audio(storage.join(path.rsplit("/", 1)[0], cell["path"]))
+            folder = os.path.dirname(path)
+            target = os.path.normpath(os.path.join(folder, cell["path"].replace("\\", "/")))
+            if os.path.isabs(cell["path"]) or not target.startswith(folder.rstrip("/") + "/"):
+                raise ItemRejected(Reason.PATH_OUTSIDE_SOURCE, f"{source_uri}: audio path {cell['path']!r} "
+                                                               "is outside the dataset's folder")
+            return read_source_audio(target)
     raise ItemRejected(Reason.MISSING_FILE, f"{source_uri}: no audio bytes or path in the row")
 
 
