@@ -4,10 +4,14 @@ root being one submission folder), header
 
 Every row is listed and validated; one listing_error per item, in this order of precedence:
   - `no_consent`: consent is `no`;
+  - `path_outside_source`: file is an absolute path or climbs out of the submission folder (`..`), as
+    written (the file is never opened);
   - `invalid_metadata`: a required field (file, language, speaker, consent, consent_id, license,
     partner) missing or empty, consent not yes/no, recording_date not an ISO `YYYY-MM-DD` date or in
-    the future, file absolute or with `..` or resolving (through symlinks) outside the submission
-    folder, a field other than the transcript not valid UTF-8, an unknown split value;
+    the future, partner not a safe identifier (it becomes a folder name: manifests.keys.check_identifier),
+    file with a `..` that stays inside or resolving (through symlinks) outside the submission folder, a
+    field other than the transcript not valid UTF-8 or holding a control character or line break, an
+    unknown split value;
   - `missing_file`: the file does not exist in the submission folder;
   - `transcript_not_utf8`.
 The transcript is optional: labelled only when it is present and not empty. A row whose file cannot
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import unicodedata
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
@@ -39,6 +44,7 @@ from omnicorpus.corpus.listing import (
     read_csv_rows,
     require_dir,
 )
+from omnicorpus.manifests.keys import UnsafeIdentifier, check_identifier
 from omnicorpus.manifests.schema import Reason
 from omnicorpus.pipelines.config import SourceConfig
 
@@ -67,14 +73,26 @@ def submission_dirs(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def _unsafe_path(value: str) -> str | None:
-    """Why a submission's file value cannot be used as a path inside the submission, or None."""
-    posix, windows = PurePosixPath(value), PureWindowsPath(value)
-    if posix.is_absolute() or windows.is_absolute() or windows.drive or value.startswith(("/", "\\")):
-        return f"file {value!r} is an absolute path"
-    if ".." in posix.parts or ".." in windows.parts:
-        return f"file {value!r} leaves the submission folder (..)"
+def _outside(listing: Listing, sub: Path, value: str, where: str) -> str | None:
+    """A `path_outside_source` listing_error when a row's file, as written, is absolute or leads out of the
+    submission folder (out of the source: Listing.outside; or into another submission of it)."""
+    problem = listing.outside(sub, value, where)
+    if problem:
+        return problem
+    base = os.path.normpath(os.path.abspath(sub))
+    joined = os.path.normpath(os.path.join(base, value.replace("\\", "/")))
+    if joined != base and not joined.startswith(base.rstrip("/") + "/"):
+        return error(Reason.PATH_OUTSIDE_SOURCE, f"{where}: audio path {value!r} leads out of the submission {base}")
     return None
+
+
+def _climbs(value: str) -> bool:
+    return ".." in PurePosixPath(value).parts or ".." in PureWindowsPath(value).parts
+
+
+def _control(value: str) -> bool:
+    """True when `value` holds a control character (C0, DEL, C1) or a line / paragraph separator."""
+    return not value.isprintable() and any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value)
 
 
 def _list_submission(listing: Listing, sub: Path, files: FileIndex, today: datetime.date) -> None:
@@ -91,10 +109,17 @@ def _list_submission(listing: Listing, sub: Path, files: FileIndex, today: datet
                 if key != "transcript":
                     invalid.append(f"{key} is not valid UTF-8")
                 value = printable(value) if key != "transcript" else value
+            if key != "transcript" and _control(value):
+                invalid.append(f"{key} {value!r} holds a control character or line break")
             row[key] = value or None
         missing = [c for c in REQUIRED if not row.get(c)]
         if missing:
             invalid.append(f"missing {', '.join(missing)}")
+        if row.get("partner"):
+            try:
+                check_identifier(row["partner"], "partner")
+            except UnsafeIdentifier as exc:
+                invalid.append(str(exc))
         consent = (row.get("consent") or "").lower()
         if row.get("consent") and consent not in ("yes", "no"):
             invalid.append(f"consent {row['consent']!r} is not yes/no")
@@ -111,10 +136,10 @@ def _list_submission(listing: Listing, sub: Path, files: FileIndex, today: datet
         file_value = row.get("file")
         uri = line_uri(metadata.absolute(), lineno)
         exists = False
-        if file_value:
-            unsafe = _unsafe_path(file_value)
-            if unsafe:
-                invalid.append(unsafe)
+        outside = _outside(listing, sub, file_value, where) if file_value else None
+        if file_value and not outside:
+            if _climbs(file_value):
+                invalid.append(f"file {file_value!r} has a '..' component")
             else:
                 uri, exists = files.resolve(os.path.join(str(sub.absolute()), file_value))
                 if os.path.commonpath([real_sub, uri]) != real_sub:
@@ -127,6 +152,8 @@ def _list_submission(listing: Listing, sub: Path, files: FileIndex, today: datet
             text_problem = error(Reason.TRANSCRIPT_NOT_UTF8, f"{where}: transcript is not valid UTF-8")
         if consent == "no":
             problem = error(Reason.NO_CONSENT, f"{where}: consent is {row['consent']!r}")
+        elif outside:
+            problem = outside
         elif invalid:
             problem = error(Reason.INVALID_METADATA, f"{where}: {'; '.join(invalid)}")
         elif not exists:

@@ -2,9 +2,15 @@
 
 An archive is inspected whole before anything is extracted, and refused when any member is unsafe: an
 absolute path or one that climbs out (`..`), a link or device, a member or a total over the limits, or
-a compression ratio that betrays a decompression bomb. Extraction counts the bytes it really writes
-(declared sizes can lie) and happens inside a work folder next to the destination, which is renamed
-into place only when the submission is complete.
+a compression ratio that betrays a decompression bomb. The member count is bounded before the members
+are read: a zip's from its end-of-central-directory record, a tar's while its headers stream (a small
+tar.gz of a million empty members stops at the limit, not after reading them all). Extraction counts
+the bytes it really writes (declared sizes can lie) and happens inside a work folder next to the
+destination, which is renamed into place only when the submission is complete.
+
+The partner (from metadata.csv) and the submission id (the folder or archive name) become the
+destination folder `<corpus>/<partner>/<submission>/`: both must be safe identifiers
+(manifests.keys.check_identifier), else the submission is refused whole with a one-line error.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import io
 import json
 import shutil
 import stat
+import struct
 import tarfile
 import uuid
 import zipfile
@@ -29,6 +36,7 @@ import pyarrow.compute as pc
 
 from omnicorpus.corpus.community import METADATA
 from omnicorpus.corpus.community import list_items as list_community
+from omnicorpus.manifests.keys import UnsafeIdentifier, check_identifier
 from omnicorpus.manifests.schema import RECORDINGS
 from omnicorpus.manifests.tables import read_table
 from omnicorpus.pipelines.audio import AudioDecodeError, audio_metrics, decode_audio
@@ -98,6 +106,28 @@ class _Member:
     open: Callable[[], IO[bytes]]
 
 
+#: End of central directory record: signature, then (at offset 10) the total number of entries (2 bytes);
+#: a zip64 archive writes 0xFFFF there and the count (8 bytes, at offset 32) in its own record.
+_EOCD, _EOCD64 = b"PK\x05\x06", b"PK\x06\x06"
+
+
+def _zip_entry_count(archive: Path) -> int:
+    """The number of entries a zip declares, read from its last 64 kB before zipfile parses the whole central
+    directory (which costs memory per entry)."""
+    with open(archive, "rb") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(size - (1 << 16) - 22, 0))
+        tail = f.read()
+    at = tail.rfind(_EOCD)
+    if at < 0 or len(tail) < at + 12:
+        raise UnsafeSubmission(f"{archive.name}: no end of central directory record")
+    count = int(struct.unpack_from("<H", tail, at + 10)[0])
+    if count == 0xFFFF and (at64 := tail.rfind(_EOCD64, 0, at)) >= 0 and len(tail) >= at64 + 40:
+        count = int(struct.unpack_from("<Q", tail, at64 + 32)[0])
+    return count
+
+
 def _zip_members(zf: zipfile.ZipFile) -> list[_Member]:
     members = []
     for info in zf.infolist():
@@ -115,9 +145,11 @@ def _extract(tf: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
     return f
 
 
-def _tar_members(tf: tarfile.TarFile) -> list[_Member]:
+def _tar_members(tf: tarfile.TarFile, limits: Limits) -> list[_Member]:
     members = []
-    for member in tf.getmembers():
+    for member in tf:  # headers stream: the count is checked before the next one is read
+        if len(members) >= limits.members:
+            raise UnsafeSubmission(f"the archive holds over {limits.members} members")
         if member.issym() or member.islnk():
             raise UnsafeSubmission(f"member {member.name!r} is a link")
         if not (member.isfile() or member.isdir()):
@@ -128,8 +160,10 @@ def _tar_members(tf: tarfile.TarFile) -> list[_Member]:
 
 
 @contextmanager
-def _archive_members(archive: Path) -> Iterator[list[_Member]]:
+def _archive_members(archive: Path, limits: Limits) -> Iterator[list[_Member]]:
     if zipfile.is_zipfile(archive):
+        if _zip_entry_count(archive) > limits.members:
+            raise UnsafeSubmission(f"the archive holds over {limits.members} members")
         with zipfile.ZipFile(archive) as zf:
             yield _zip_members(zf)
         return
@@ -138,12 +172,16 @@ def _archive_members(archive: Path) -> Iterator[list[_Member]]:
     except tarfile.TarError as exc:
         raise UnsafeSubmission(f"{archive.name} is neither a folder nor a zip or tar archive: {exc}") from exc
     with tf:
-        yield _tar_members(tf)
+        try:
+            members = _tar_members(tf, limits)
+        except tarfile.TarError as exc:
+            raise UnsafeSubmission(f"{archive.name} is a damaged tar archive: {exc}") from exc
+        yield members
 
 
 def extract_archive(archive: Path, work: Path, limits: Limits = Limits()) -> None:
     """Check every member of a zip or tar archive, then extract it into `work` (which must be empty)."""
-    with _archive_members(archive) as members:
+    with _archive_members(archive, limits) as members:
         total = 0
         for n, member in enumerate(members, 1):
             _check_name(member.name)
@@ -200,10 +238,15 @@ def add_submission(submission: Path, community: SourceConfig, *, output_root: Pa
             extract_archive(submission, work, limits)
         root = _submission_root(work)
         sub_id = root.name if root != work else submission.name.split(".")[0]
-        items = list_community(dataclasses.replace(community, path=str(root))).to_pylist()
         partners = sorted({row["partner"] for row in _metadata_rows(root) if row.get("partner")})
         if len(partners) != 1:
             raise UnsafeSubmission(f"a submission comes from one partner; {METADATA} names {partners or 'none'}")
+        try:
+            check_identifier(partners[0], "partner")
+            check_identifier(sub_id, "submission id (the folder or archive name)")
+        except UnsafeIdentifier as exc:
+            raise UnsafeSubmission(str(exc)) from None
+        items = list_community(dataclasses.replace(community, path=str(root))).to_pylist()
         known = _known_hashes(output_root)
         errors, duplicates, drop_lines = [], [], set()
         for item in items:
@@ -224,6 +267,8 @@ def add_submission(submission: Path, community: SourceConfig, *, output_root: Pa
         if drop_lines:
             _rewrite_metadata(root, drop_lines)
         destination = corpus_root / partners[0] / sub_id
+        # check_identifier keeps both to one path component each; this says so where it matters
+        assert destination.parent.parent == corpus_root, destination
         if destination.exists():
             raise UnsafeSubmission(f"submission {sub_id!r} of {partners[0]} was added before ({destination})")
         destination.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,16 @@ order, 8-bit mu-law / a-law, one or two channels. SPHERE files whose samples are
 the file (`sample_coding -s.. pcm,embedded-shorten-v2.00`, LDC's Switchboard and others) only LDC's
 `sph2pipe` decodes: they are a `decode_error` saying "shorten-compressed NIST SPHERE (needs sph2pipe)".
 
+Bounds: the work of decoding is bounded by the input. A source sample rate outside
+MIN_SAMPLE_RATE-MAX_SAMPLE_RATE Hz is a `decode_error`, read from the header before anything is
+decoded (a 20 kB WAV claiming 1 Hz would otherwise resample to 2.8 hours). A file cannot decode to
+more audio than its size can hold (`max_frames`): uncompressed codecs (PCM, u-law/a-law, ADPCM, GSM)
+spend at least one bit per frame, so at most 8 frames per byte; compressed codecs (FLAC, ALAC,
+WavPack, MP3, Opus, Vorbis, AAC, ...) at least MIN_BITS_PER_SECOND bits per second of audio on
+average. The bound is checked against the header's frame count before decoding where the header
+gives one, and while decoding otherwise, so the decoded audio of a file of n bytes never exceeds
+about n x 8 kB (float32 at 16 kHz, from a 4 kHz source at the floor bitrate).
+
 Integrity: a WAV whose data chunk, or a NIST SPHERE whose `sample_count`, announces more frames than
 the file holds, and a FLAC that decodes to fewer frames than its STREAMINFO announces, are
 `decode_error`: a truncated file must not pass as a shorter recording. Lossy streams are not held to
@@ -54,6 +64,8 @@ import soxr
 from omnicorpus.manifests.schema import SAMPLE_RATE, Reason
 
 __all__ = [
+    "MAX_SAMPLE_RATE",
+    "MIN_SAMPLE_RATE",
     "SAMPLE_RATE",
     "AudioDecodeError",
     "AudioMetrics",
@@ -62,6 +74,7 @@ __all__ = [
     "audio_store_path",
     "decode_audio",
     "encode_flac",
+    "max_frames",
     "pcm_int16",
     "read_flac",
 ]
@@ -72,8 +85,28 @@ END_TOLERANCE_SECONDS = 0.05
 SILENCE_DBFS = -120.0
 #: |x| at or above this counts as clipped.
 CLIP_LEVEL = 0.999
-#: Frames per block when decoding with libsndfile (8 channels x 4 bytes x 2^17 = 4 MiB).
+#: Frames per block when decoding with libsndfile (8 channels x 4 bytes x 2^17 = 4 MiB); files of more
+#: channels read fewer frames per block, so that a block stays at 4 MiB (255 channels of an Ogg header).
 _BLOCK_FRAMES = 1 << 17
+_BLOCK_SAMPLES = 8 * _BLOCK_FRAMES
+#: Source sample rates decoded; anything else is a decode_error read from the header. 4 kHz is below any
+#: telephone or speech codec rate (8 kHz); 384 kHz is the highest rate of studio converters.
+MIN_SAMPLE_RATE = 4_000
+MAX_SAMPLE_RATE = 384_000
+#: Uncompressed codecs spend at least this many bits per frame (G.723 at 24 kb/s: 3 bits, GSM 6.10:
+#: 1.65, 2-bit ADPCM: 2): an uncompressed file decodes to at most 8 / this frames per byte.
+MIN_BITS_PER_FRAME = 1
+#: Compressed codecs spend at least this many bits per second of audio on average: a compressed file of
+#: n bytes decodes to at most n x 8 / this seconds. The quietest real files measured (600 s and one hour
+#: of digital silence, each codec's lowest usual setting): MP3 (lame -b 8) 8000 b/s, Opus 6 kb/s with
+#: DTX 2070, Speex with VAD/DTX 1110, Vorbis q-1 470, AAC 8 kb/s 465, ALAC 370, FLAC -8 at 4 kHz
+#: without padding 105; only WavPack of pure digital silence (30-110 b/s) and non-subset FLAC
+#: (`--lax -b 65535`) of pure silence go lower, and silence is never speech. Speech itself is far
+#: above: Opus's lowest bitrate is 6000 b/s, codec2's 450. 64 b/s is 4000x below 16 kHz 16-bit mono PCM.
+MIN_BITS_PER_SECOND = 64
+#: Codec names (as DecodedAudio.orig_codec gives them, from libsndfile or FFmpeg) of uncompressed audio.
+_UNCOMPRESSED = ("pcm_", "float", "double", "ulaw", "alaw", "adpcm", "ima_adpcm", "ms_adpcm", "vox_adpcm",
+                 "nms_adpcm", "g721", "g723", "g726", "gsm", "dwvw", "dpcm")
 #: libsndfile's frame count for a stream of unknown length (SF_COUNT_MAX).
 _SF_UNKNOWN_FRAMES = 0x7FFFFFFFFFFFFFFF
 _RESAMPLE_QUALITY = "HQ"
@@ -167,10 +200,35 @@ def decode_audio(
         sfile = None  # not something libsndfile reads: let FFmpeg try
     if sfile is not None:
         with sfile:
-            out = _decode_soundfile(sfile, start, end, max_seconds, label, channel)
+            out = _decode_soundfile(sfile, start, end, max_seconds, label, channel, len(data))
         if out is not None:
             return out
     return _decode_pyav(data, start, end, max_seconds, label, channel)
+
+
+def max_frames(codec: str, rate: int, nbytes: int) -> int:
+    """The most frames (at the source rate) a file of `nbytes` bytes of `codec` may decode to: 8 per byte
+    uncompressed (MIN_BITS_PER_FRAME), else MIN_BITS_PER_SECOND's worth of seconds."""
+    if codec.startswith(_UNCOMPRESSED):
+        return nbytes * 8 // MIN_BITS_PER_FRAME
+    return nbytes * 8 * rate // MIN_BITS_PER_SECOND
+
+
+def _check_rate(rate: int, label: str, codec: str) -> None:
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioDecodeError(
+            Reason.DECODE_ERROR,
+            f"{label}{codec}: sample rate {rate} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz",
+        )
+
+
+def _too_much(frames: int, bound: int, rate: int, nbytes: int, label: str, codec: str,
+              where: str) -> AudioDecodeError:
+    return AudioDecodeError(
+        Reason.DECODE_ERROR,
+        f"{label}{codec}: {where} {frames} frames ({frames / rate:.1f} s) from {nbytes} bytes, more than a "
+        f"file of its size holds (at most {bound} frames, see audio.max_frames)",
+    )
 
 
 def _check_channel(channel: int | None, channels: int, label: str) -> None:
@@ -283,7 +341,7 @@ def _soundfile_codec(sfile: sf.SoundFile) -> str:
 
 def _decode_soundfile(
     sfile: sf.SoundFile, start: float | None, end: float | None, max_seconds: float | None, label: str,
-    channel: int | None = None,
+    channel: int | None = None, nbytes: int | None = None,
 ) -> DecodedAudio | None:
     """Decode with libsndfile; None when the stream should go to FFmpeg instead."""
     rate, channels, total = int(sfile.samplerate), int(sfile.channels), int(sfile.frames)
@@ -295,10 +353,13 @@ def _decode_soundfile(
         return None  # FFmpeg decodes Opus ~2.7x faster; libsndfile is kept for spans (it seeks)
     if rate <= 0 or channels <= 0:
         raise AudioDecodeError(Reason.DECODE_ERROR, f"{label}bad header: {rate} Hz, {channels} channels")
-    _check_channel(channel, channels, label)
     codec = _soundfile_codec(sfile)
+    _check_rate(rate, label, codec)
+    _check_channel(channel, channels, label)
     if total == 0:
         raise AudioDecodeError(Reason.EMPTY_AUDIO, f"{label}the file holds no audio frames ({codec})")
+    if nbytes is not None and total > (bound := max_frames(codec, rate, nbytes)):
+        raise _too_much(total, bound, rate, nbytes, label, codec, "header announces")
     first, stop = _span_frames(start, end, rate, total, label)
     assert stop is not None
     _check_length(
@@ -306,7 +367,7 @@ def _decode_soundfile(
     )
 
     sink = _MonoSink(rate, max_seconds, label)
-    buf = np.empty((min(_BLOCK_FRAMES, stop - first), channels), np.float32)
+    buf = np.empty((min(_BLOCK_FRAMES, max(_BLOCK_SAMPLES // channels, 1), stop - first), channels), np.float32)
     try:
         if first:
             sfile.seek(first)
@@ -426,11 +487,13 @@ def _decode_pyav(
         channels = int(stream.codec_context.channels or 0)
         if rate <= 0:
             raise AudioDecodeError(Reason.DECODE_ERROR, f"{label}{codec}: unknown sample rate")
+        _check_rate(rate, label, codec)
         if channels:
             _check_channel(channel, channels, label)
         first, stop = _span_frames(start, end, rate, None, label)
         if stop is not None:
             _check_length(stop - first, rate, max_seconds, label, "span")
+        bound = max_frames(codec, rate, len(data))  # no exact length in the header: checked as it decodes
         sink = _MonoSink(rate, max_seconds, label)
         pos = 0  # frames decoded so far
         try:
@@ -443,6 +506,8 @@ def _decode_pyav(
                 n = frame.samples
                 if n == 0:
                     continue
+                if pos + n > bound:
+                    raise _too_much(pos + n, bound, rate, len(data), label, codec, "decodes to at least")
                 channels = channels or frame.layout.nb_channels
                 _check_channel(channel, frame.layout.nb_channels, label)
                 lo, hi = max(first - pos, 0), n if stop is None else min(stop - pos, n)

@@ -591,8 +591,8 @@ def test_community(tmp_path):
     assert r["rec_0002.wav"]["license"] == "CC-BY-SA-4.0" and r["rec_0002.wav"]["listing_error"] is None
     assert r["rec_0003.wav"]["listing_error"].startswith("no_consent: ")
     escape = r["metadata.csv#line=5"]["listing_error"]
-    assert escape.startswith("invalid_metadata: ") and ".." in escape
-    assert r["metadata.csv#line=6"]["listing_error"].startswith("invalid_metadata: ")
+    assert escape.startswith("path_outside_source: ") and "../x.wav" in escape
+    assert r["metadata.csv#line=6"]["listing_error"].startswith("path_outside_source: ")
     bad = r["rec_0006.wav"]["listing_error"]
     assert bad.startswith("invalid_metadata: ") and "speaker" in bad and "recording_date" in bad
     assert r["rec_0007.wav"]["listing_error"].startswith("missing_file: ")
