@@ -146,7 +146,7 @@ def _extract(tf: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
 
 
 def _tar_members(tf: tarfile.TarFile, limits: Limits) -> list[_Member]:
-    members = []
+    members: list[_Member] = []
     for member in tf:  # headers stream: the count is checked before the next one is read
         if len(members) >= limits.members:
             raise UnsafeSubmission(f"the archive holds over {limits.members} members")
