@@ -11,8 +11,9 @@ from enum import StrEnum
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.4"  # 1.1: utterances carry lid_language, lid_prob; 1.2: and partner; 1.3: segment FLAC;
-# 1.4: source items and recordings carry the channel read, recordings their item_version; `und` replaces null
+SCHEMA_VERSION = "1.5"  # 1.1: utterances carry lid_language, lid_prob; 1.2: and partner; 1.3: segment FLAC;
+# 1.4: source items and recordings carry the channel read, recordings their item_version; `und` replaces null;
+# 1.5: segments carry the SHA-256 of their FLAC
 
 #: Audio inside the platform is always mono at this rate (the Omnilingual storage convention).
 SAMPLE_RATE = 16_000
@@ -187,6 +188,7 @@ SEGMENTS = _schema(
        "Pack of segment FLACs (concatenated files) holding this segment's audio, relative to the output root"),
     _f("flac_offset", pa.int64(), "Byte offset of this segment's FLAC file in flac_pack"),
     _f("flac_bytes", pa.int64(), "Size in bytes of this segment's FLAC file in flac_pack"),
+    _f("flac_sha256", pa.string(), "SHA-256 of this segment's FLAC file: checked whenever it is copied"),
     _f("start", pa.float64(), "Start in seconds within the normalized recording"),
     _f("end", pa.float64(), "End in seconds within the normalized recording"),
     SECONDS,

@@ -399,6 +399,11 @@ def print_verdict(verdict: Verdict) -> None:
         for check in verdict.failures()[:20]:
             out.print(f"  - {escape(check.table)}.{escape(check.column or '*')}: {escape(check.expectation)}: "
                       f"{escape(check.detail)}", highlight=False)
+    if verdict.damaged_shards:
+        out.print(f"damaged shards: {len(verdict.damaged_shards)} ({escape(', '.join(verdict.damaged_shards[:5]))}"
+                  f"{', ...' if len(verdict.damaged_shards) > 5 else ''}); "
+                  + ("the next run rebuilds them from their segments" if verdict.rebuild else
+                     "not under this output root's shards/: not rebuilt"), highlight=False)
     if verdict.data_docs:
         out.print(f"data docs: {verdict.data_docs}")
 
@@ -440,13 +445,18 @@ def _finish(release_path: Path, verdict: Verdict | None, *, strict: bool = False
 
 
 @app.command("validate")
-def validate(release: ReleaseArg) -> None:
-    """Run the quality gate (Great Expectations suites) on a release; exits non-zero when it fails."""
+def validate(
+    release: ReleaseArg,
+    full: Annotated[bool, typer.Option("--full", help="Decode every FLAC member of every shard (by default those "
+                                                      "of a deterministic sample of shards).")] = False,
+) -> None:
+    """Run the quality gate (Great Expectations suites) on a release; exits non-zero when it fails. Shards
+    whose bytes fail are marked for rebuilding: the next run writes them again from their segments."""
     from omnicorpus.manifests.release import open_release, output_root_of
     from omnicorpus.quality.gate import validate_release
 
     made = open_release(release)
-    verdict = validate_release(made.path, output_root=output_root_of(made))
+    verdict = validate_release(made.path, output_root=output_root_of(made), full=full)
     print_verdict(verdict)
     if not verdict.passed:
         raise typer.Exit(1)

@@ -100,7 +100,7 @@ def segment_recordings(batch: pa.RecordBatch, task: SegmentTask) -> StageResult:
                 "recording_id": rec["recording_id"], "corpus": rec["corpus"], "split": rec["split"],
                 "language": rec["language"], "source_uri": rec["source_uri"], "license": rec["license"],
                 "labelled": rec["labelled"], "speaker": rec["speaker"], "audio_path": rec["audio_path"],
-                "flac_offset": pack_size, "flac_bytes": len(flac),
+                "flac_offset": pack_size, "flac_bytes": len(flac), "flac_sha256": hashlib.sha256(flac).hexdigest(),
                 "start": a / SAMPLE_RATE, "end": b / SAMPLE_RATE, "seconds": (b - a) / SAMPLE_RATE,
                 "speech_seconds": _overlap(regions, a, b) / SAMPLE_RATE, "raw_text": rec["raw_text"],
                 "clip_fraction": rec["clip_fraction"], "snr_db": snr, "pcm_sha256": pcm_hash,

@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -23,9 +25,13 @@ from omnicorpus.manifests.schema import SAMPLE_RATE, SEGMENTS, SHARDS, UTTERANCE
 from omnicorpus.manifests.tables import concat, conform, read_arrow_file, write_arrow_file
 from omnicorpus.pipelines.audio import encode_flac, read_flac
 from omnicorpus.pipelines.config import PipelineConfig
+from omnicorpus.pipelines.stage import EnvironmentFault
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
+
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ShardTask:
@@ -152,6 +158,30 @@ def group_index(shard_path: str) -> tuple[str, str]:
     return f"{stem}.shards.arrow", f"{stem}.utterances.arrow"
 
 
+def forget_groups(root: Path, release_dir: Path, shard_paths: list[str]) -> list[str]:
+    """Remove the index of each group these shards (paths relative to `release_dir`) belong to, so that the
+    next run writes the group again from its segments instead of trusting its files. Shards outside
+    `root/shards/` are left alone. The tars stay (another release may point at them) until the rebuild
+    replaces them atomically. Returns the indexes removed, relative to `root`."""
+    root = Path(root).resolve()
+    removed = []
+    for path in shard_paths:
+        shard = (Path(release_dir) / path).resolve()
+        if not shard.is_relative_to(root / "shards"):
+            log.warning("shard %s is not under %s: not rebuilt", shard, root / "shards")
+            continue
+        for index in group_index(shard.relative_to(root).as_posix()):
+            target = root / index
+            if target.exists():
+                target.unlink()
+                removed.append(index)
+        storage.fsync_dir(shard.parent)
+    if removed:
+        log.warning("%d damaged shard(s): group indexes removed, the next run rebuilds them: %s",
+                    len(shard_paths), ", ".join(removed))
+    return sorted(set(removed))
+
+
 class _SegmentAudio:
     """The FLAC bytes of each segment: copied from its pack, or (segments made before packs existed) cut from
     its recording and encoded."""
@@ -160,10 +190,34 @@ class _SegmentAudio:
         self.root = root
         self.packs = storage.RangeReader()
         self.recording: tuple[str | None, Any] = (None, None)
+        self.repaired = 0  # segments whose pack was damaged and that were cut again from their recording
 
     def flac(self, seg: dict[str, Any]) -> bytes:
+        """The segment's FLAC bytes, checked against its flac_sha256 (segments from before checksums are
+        not): a pack damaged on disk is not copied; the span is cut again from its recording, which must
+        give the same bytes, or the store is damaged and the run fails saying where."""
+        expected = seg.get("flac_sha256")
         if seg["flac_pack"] is not None:
-            return self.packs.read(storage.join(self.root, seg["flac_pack"]), seg["flac_offset"], seg["flac_bytes"])
+            pack = storage.join(self.root, seg["flac_pack"])
+            try:
+                data = self.packs.read(pack, seg["flac_offset"], seg["flac_bytes"])
+            except (OSError, ValueError) as exc:  # missing or short: damaged like a wrong byte
+                data, problem = b"", f"{type(exc).__name__}: {exc}"
+            else:
+                problem = "" if len(data) == seg["flac_bytes"] else f"{len(data)} of {seg['flac_bytes']} bytes"
+            if not problem and (expected is None or hashlib.sha256(data).hexdigest() == expected):
+                return data
+            log.warning("segment %s: its FLAC in %s is damaged (%s); cutting it again from %s", seg["segment_id"],
+                        seg["flac_pack"], problem or "SHA-256 differs", seg["audio_path"])
+            self.repaired += 1
+        data = self._cut(seg)
+        if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+            raise EnvironmentFault(f"segment {seg['segment_id']}: the audio store is damaged: neither its pack "
+                                   f"{seg['flac_pack']} nor its recording {seg['audio_path']} gives its FLAC back "
+                                   f"(SHA-256 {expected})")
+        return data
+
+    def _cut(self, seg: dict[str, Any]) -> bytes:
         if self.recording[0] != seg["audio_path"]:
             uri = storage.join(self.root, seg["audio_path"])
             self.recording = (seg["audio_path"], read_flac(storage.read_bytes(uri)))

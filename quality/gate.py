@@ -30,6 +30,7 @@ from typing import Any  # noqa: E402
 
 import great_expectations as gx  # noqa: E402
 import pandas as pd  # noqa: E402
+import polars as pl  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
@@ -42,6 +43,7 @@ from great_expectations.data_context.types.base import (  # noqa: E402
 
 from omnicorpus.manifests.release import open_release  # noqa: E402
 from omnicorpus.manifests.schema import TABLES  # noqa: E402
+from omnicorpus.pipelines.shard import forget_groups  # noqa: E402
 from omnicorpus.quality.suites import (  # noqa: E402
     KEYS,
     RELEASE_TABLES,
@@ -79,6 +81,8 @@ class Verdict:
     seconds: float = 0.0  # wall time of the validation
     tables: dict[str, int] = field(default_factory=dict)  # rows validated per table
     pages: dict[str, Path] = field(default_factory=dict)  # table -> its Data Docs validation page
+    damaged_shards: list[str] = field(default_factory=list)  # whose bytes on disk fail (paths as in the release)
+    rebuild: list[str] = field(default_factory=list)  # group indexes removed: the next run rebuilds those groups
 
     def failures(self) -> list[Check]:
         return [c for c in self.checks if not c.success]
@@ -93,6 +97,8 @@ class Verdict:
             "seconds": round(self.seconds, 3),
             "tables": self.tables,
             "pages": {t: str(p) for t, p in self.pages.items()},
+            "damaged_shards": self.damaged_shards,
+            "rebuild": self.rebuild,
             "failures": [asdict(c) for c in self.failures()],
             "results": [asdict(c) for c in self.checks],
         }
@@ -104,16 +110,23 @@ def default_docs_dir(release_dir: Path, release_id: str, output_root: Path | Non
     return Path(root) / "quality" / release_id / "data_docs"
 
 
-def validate_release(release_dir: Path, *, output_root: Path | None = None, docs_dir: Path | None = None) -> Verdict:
+def validate_release(release_dir: Path, *, output_root: Path | None = None, docs_dir: Path | None = None,
+                     full: bool = False) -> Verdict:
     """Validate a release folder's tables, and with `output_root` its stage tables recordings and segments;
-    write Data Docs under `docs_dir` and `verdict.json` beside that folder; return the verdict."""
+    write Data Docs under `docs_dir` and `verdict.json` beside that folder; return the verdict. `full`:
+    decode every member of every shard (else of a sample, suites.decode_sample).
+
+    With `output_root`, a shard whose bytes on disk fail (size, SHA-256, a member that does not read or
+    decode) has its group's index removed (`pipelines.shard.forget_groups`): the index is what lets a run
+    trust and reuse a group's shards, so the next run rebuilds that group from its segments, byte for byte
+    what it should have been, instead of serving the damaged file to every later release."""
     start = time.perf_counter()
     release = open_release(release_dir)
     release_dir = release.path
     raw = {name: _read_release_table(release_dir / f"{name}.parquet") for name in RELEASE_TABLES}
     if output_root is not None:
         raw.update({name: _read_stage_table(Path(output_root) / "tables" / name, name) for name in STAGE_TABLES})
-    tables = prepare(raw, release_dir=release_dir, output_root=output_root)
+    tables = prepare(raw, release_dir=release_dir, output_root=output_root, full=full)
     params = SuiteParams.from_release(release.info, rows={"summary": _groups(raw["utterances"])})
 
     docs_dir = Path(docs_dir) if docs_dir is not None else default_docs_dir(release_dir, release.id, output_root)
@@ -140,15 +153,35 @@ def validate_release(release_dir: Path, *, output_root: Path | None = None, docs
     data_docs = _build_docs(context, docs_dir)
     pages = {name: page for name in tables if data_docs is not None
              for page in sorted((docs_dir / "validations" / name).rglob("*.html"))[-1:]}
+    damaged = damaged_shards(tables["shards"])
+    rebuild = forget_groups(Path(output_root), release_dir, damaged) if output_root is not None and damaged else []
     verdict = Verdict(release=release.id, passed=all(c.success for c in checks), checks=checks,
                       data_docs=data_docs, seconds=time.perf_counter() - start,
-                      tables={name: t.num_rows for name, t in tables.items()}, pages=pages)
+                      tables={name: t.num_rows for name, t in tables.items()}, pages=pages,
+                      damaged_shards=damaged, rebuild=rebuild)
     docs_dir.parent.mkdir(parents=True, exist_ok=True)
     (docs_dir.parent / "verdict.json").write_text(json.dumps(verdict.as_dict(), indent=2, ensure_ascii=False) + "\n",
                                                   "utf-8")
     log.info("release %s: %s, %d checks, %d failed, %.1f s", release.id, "passed" if verdict.passed else "FAILED",
              len(checks), len(verdict.failures()), verdict.seconds)
     return verdict
+
+
+def damaged_shards(shards: pa.Table) -> list[str]:
+    """Paths of the shards (as the release gives them) whose file on disk is not what the index says: missing,
+    another size or SHA-256, a member that does not read, is not 16 kHz mono, or does not decode."""
+    if "path" not in shards.column_names or "bytes_on_disk" not in shards.column_names:
+        return []
+    df = pl.DataFrame(shards.select(["path", "bytes", "sha256", "num_samples", "bytes_on_disk", "sha256_on_disk",
+                                     "all_16k_mono", "flac_members", "flacs_decode"]))
+    bad = df.filter(
+        (pl.col("bytes_on_disk") != pl.col("bytes")).fill_null(True)
+        | (pl.col("sha256_on_disk") != pl.col("sha256")).fill_null(True)
+        | ~pl.col("all_16k_mono").fill_null(False)
+        | (pl.col("flac_members") != pl.col("num_samples")).fill_null(True)
+        | (pl.col("flacs_decode") == False).fill_null(False)  # noqa: E712 (null: not decoded, not damaged)
+    )
+    return sorted(bad.get_column("path").drop_nulls().to_list())
 
 
 # --- reading --------------------------------------------------------------------------------------------

@@ -20,7 +20,9 @@ utterances    as segments (text non-empty wherever raw_text is not null); the sh
               checked here: utterances carry no PCM hash); row count == release.json counts
 shards        bytes and sha256 equal the file's on disk; every `.flac` member is 16 kHz mono (header read
               with soundfile); FLAC members == num_samples == utterances in the shard; seconds == the sum
-              of its utterances' seconds; row count == release.json counts
+              of its utterances' seconds; row count == release.json counts; every `.flac` member of a
+              deterministic sample of shards (`decode_sample`; all of them with `full`) decodes whole
+              (libFLAC checks each frame's CRC) to the frames its header announces
 summary       hours == utterance seconds / 3600, utterances, shards and speakers == the counts from
               utterances and shards, per (language, corpus, split); one row per group of utterances
 rejects       stage in `Stage`, reason in `Reason`; no rejected key is also an utterance; row count ==
@@ -34,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import math
 import os
 import tarfile
 from collections.abc import Callable, Mapping
@@ -104,6 +107,8 @@ CHECK_COLUMNS: dict[str, dict[str, str]] = {
         "sha256_on_disk": "SHA-256 of the tar file (null: missing)",
         "all_16k_mono": "the tar reads and every .flac member's header says 16000 Hz, 1 channel",
         "flac_members": "number of .flac members in the tar (null: unreadable)",
+        "flacs_decode": "every .flac member decodes whole to the frames its header announces (null: the shard is "
+                        "not in the decoded sample)",
         "utterance_count": "utterances whose shard is this one",
         "seconds_error": "|seconds - sum of the seconds of the shard's utterances|",
     },
@@ -269,6 +274,7 @@ def _specific(table: str, params: SuiteParams) -> list[gxe.Expectation]:
             gxe.ExpectColumnPairValuesToBeEqual(column_A="sha256", column_B="sha256_on_disk",
                                                 description="sha256 equals the SHA-256 of the tar on disk"),
             _true("all_16k_mono", c["all_16k_mono"]),
+            _true("flacs_decode", c["flacs_decode"]),
             gxe.ExpectColumnPairValuesToBeEqual(column_A="num_samples", column_B="flac_members",
                                                 description="num_samples equals the .flac members of the tar"),
             gxe.ExpectColumnPairValuesToBeEqual(column_A="num_samples", column_B="utterance_count",
@@ -351,17 +357,43 @@ class _HashingReader(io.RawIOBase):
             pass
 
 
-def inspect_shard(path: Path) -> dict[str, Any]:
-    """Size, SHA-256, .flac members and whether every one is 16 kHz mono, reading the tar once."""
+#: Shards whose every FLAC member the gate decodes: this many at least, and this fraction of all of them.
+DECODE_SAMPLE_MIN = 8
+DECODE_SAMPLE_FRACTION = 0.02
+
+
+def decode_sample(shards: pl.DataFrame, full: bool = False) -> set[str]:
+    """The paths of the shards whose members the gate decodes: all with `full`, else the first
+    max(DECODE_SAMPLE_MIN, DECODE_SAMPLE_FRACTION of them) by SHA-256 (deterministic for a release, and a
+    different sample for different content)."""
+    paths = [p for p in shards.get_column("path").to_list() if p is not None]
+    if full:
+        return set(paths)
+    n = max(DECODE_SAMPLE_MIN, math.ceil(DECODE_SAMPLE_FRACTION * len(paths)))
+    digests = shards.get_column("sha256").to_list() if "sha256" in shards.columns else [""] * len(paths)
+    return {p for _, p in sorted(zip((d or "" for d in digests), paths, strict=False))[:n]}
+
+
+def _decodes(data: bytes, frames: int) -> bool:
+    try:
+        decoded, _ = sf.read(io.BytesIO(data), dtype="int16", always_2d=True)
+    except (RuntimeError, ValueError):  # LibsndfileError: a frame whose CRC fails, a truncated stream
+        return False
+    return bool(decoded.shape[0] == frames)
+
+
+def inspect_shard(path: Path, decode: bool = False) -> dict[str, Any]:
+    """Size, SHA-256, .flac members and whether every one is 16 kHz mono, reading the tar once; with `decode`,
+    whether every member decodes whole."""
     out: dict[str, Any] = {"bytes_on_disk": None, "sha256_on_disk": None, "all_16k_mono": False,
-                           "flac_members": None}
+                           "flac_members": None, "flacs_decode": False if decode else None}
     try:
         f = open(path, "rb")  # noqa: SIM115
     except OSError:
         return out
     with f:
         reader = _HashingReader(f)
-        flac, ok = 0, True
+        flac, ok, decodes = 0, True, True
         try:
             with tarfile.open(fileobj=reader, mode="r|") as tar:
                 for member in tar:
@@ -371,7 +403,12 @@ def inspect_shard(path: Path) -> dict[str, Any]:
                     info = sf.info(io.BytesIO(data))
                     flac += 1
                     ok = ok and info.samplerate == SAMPLE_RATE and info.channels == 1
+                    if decode and decodes and not _decodes(data, info.frames):
+                        log.warning("shard %s: member %s does not decode", path, member.name)
+                        decodes = False
             out["flac_members"], out["all_16k_mono"] = flac, ok and flac > 0
+            if decode:
+                out["flacs_decode"] = decodes and flac > 0
         except (tarfile.TarError, OSError, RuntimeError, EOFError) as exc:  # sf raises LibsndfileError (a RuntimeError)
             log.warning("shard %s: %s", path, exc)
         reader.drain()
@@ -379,13 +416,15 @@ def inspect_shard(path: Path) -> dict[str, Any]:
     return out
 
 
-def _shard_columns(shards: pl.DataFrame, release_dir: Path) -> pl.DataFrame:
+def _shard_columns(shards: pl.DataFrame, release_dir: Path, full: bool = False) -> pl.DataFrame:
     paths = shards.get_column("path").to_list()
+    sample = decode_sample(shards, full)
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        rows = list(pool.map(lambda p: inspect_shard(release_dir / p) if p is not None else inspect_shard(Path()),
-                             paths))
+        rows = list(pool.map(lambda p: inspect_shard(release_dir / p, p in sample) if p is not None
+                             else inspect_shard(Path()), paths))
     return pl.DataFrame(rows, schema={"bytes_on_disk": pl.Int64, "sha256_on_disk": pl.String,
-                                      "all_16k_mono": pl.Boolean, "flac_members": pl.Int64})
+                                      "all_16k_mono": pl.Boolean, "flac_members": pl.Int64,
+                                      "flacs_decode": pl.Boolean})
 
 
 def _flac_in_pack(df: pl.DataFrame, root: Path) -> pl.Series:
@@ -425,7 +464,7 @@ def _derive(table: str, df: pl.DataFrame, ctx: _Context) -> dict[str, pl.Series]
             pl.col("split").n_unique().over(["source", "start", "end"]).cast(pl.Int64)).to_series()
         makers["shard_listed"] = lambda: df["shard"].is_in(ctx.frames.get("shards", empty)["path"])
     elif table == "shards":
-        disk = _shard_columns(df, ctx.release_dir) if "path" in df.columns else pl.DataFrame()
+        disk = _shard_columns(df, ctx.release_dir, ctx.full) if "path" in df.columns else pl.DataFrame()
         for col in disk.columns:
             makers[col] = partial(disk.get_column, col)
 
@@ -467,13 +506,15 @@ class _Context:
     release_dir: Path
     output_root: Path | None
     frames: dict[str, pl.DataFrame]
+    full: bool = False  # decode every shard's members, not a sample
 
 
-def prepare(tables: Mapping[str, pa.Table], *, release_dir: Path, output_root: Path | None = None
-            ) -> dict[str, pa.Table]:
-    """Each table as read (contract columns untouched) with its check columns appended."""
+def prepare(tables: Mapping[str, pa.Table], *, release_dir: Path, output_root: Path | None = None,
+            full: bool = False) -> dict[str, pa.Table]:
+    """Each table as read (contract columns untouched) with its check columns appended; `full`: decode the
+    members of every shard, not of a sample."""
     frames = {name: pl.DataFrame(_plain(t)) for name, t in tables.items()}
-    ctx = _Context(Path(release_dir), Path(output_root) if output_root is not None else None, frames)
+    ctx = _Context(Path(release_dir), Path(output_root) if output_root is not None else None, frames, full)
     out = {}
     for name, table in tables.items():
         derived = _derive(name, frames[name], ctx)

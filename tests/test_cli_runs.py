@@ -9,6 +9,7 @@ unchanged, then a shard rots on disk.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -197,21 +198,33 @@ def test_validate_tells_the_truth_in_its_exit_code(journey, tmp_path):
     assert copied.stderr.count("\n") == 1 and "outside the output root it was made in" in copied.stderr
 
 
-def test_a_failed_gate_is_a_failed_command(journey, tmp_path):
+def test_a_failed_gate_is_a_failed_command_and_a_rotten_shard_is_rebuilt(journey, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(journey["out"], out, symlinks=True)
     release = open_release(out)
     shard = next(s for s in release.table("shards").to_pylist() if "/radio/" in s["path"])
     rotten = (release.path / shard["path"]).resolve()
-    data = bytearray(rotten.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    rotten.write_bytes(bytes(data))
-    validate = omnicorpus("validate", out)
+
+    def rot() -> None:
+        data = bytearray(rotten.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        rotten.write_bytes(bytes(data))
+
+    rot()
+    validate = omnicorpus("validate", out, "--full")
     assert validate.returncode == 1 and "quality gate: FAILED" in validate.stdout
+    assert "damaged shards: 1 (" in validate.stdout and "the next run rebuilds them" in validate.stdout
+    run_args = [str(a) if a != journey["out"] else str(out) for a in journey["declared"]]
+    rebuilt = omnicorpus("run", *run_args)
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert "quality gate: passed" in rebuilt.stdout and "unchanged, latest release" in rebuilt.stdout
+    assert hashlib.sha256(rotten.read_bytes()).hexdigest() == shard["sha256"], "rebuilt byte for byte"
     # a run over unchanged sources makes no release and checks the latest again: it fails with it
-    run = omnicorpus("run", *[str(a) if a != journey["out"] else str(out) for a in journey["declared"]])
+    rot()
+    run = omnicorpus("run", *run_args)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "quality gate: FAILED" in run.stdout and "unchanged, latest release" in run.stdout
+    assert "the next run rebuilds them" in run.stdout
 
 
 def test_per_source_settings_on_the_command_line(tmp_path):

@@ -18,7 +18,14 @@ import pytest
 
 from omnicorpus.manifests.schema import TABLES
 from omnicorpus.quality.gate import Verdict, validate_release
-from omnicorpus.quality.suites import CHECK_COLUMNS, RELEASE_TABLES, STAGE_TABLES, SuiteParams, build_suite
+from omnicorpus.quality.suites import (
+    CHECK_COLUMNS,
+    RELEASE_TABLES,
+    STAGE_TABLES,
+    SuiteParams,
+    build_suite,
+    decode_sample,
+)
 
 
 def _copy_release(release_dir: Path, tmp_path: Path) -> Path:
@@ -175,3 +182,51 @@ def test_a_truncated_segment_pack_fails_the_stage_checks(pipeline_run, tmp_path)
     verdict = validate_release(out / "releases" / report.release.id, output_root=out)
     failed = {(c.table, c.column) for c in verdict.failures()}
     assert failed == {("segments", "flac_in_pack")}, failed
+
+
+def _break_a_member_behind_the_index(release: Path) -> str:
+    """A FLAC member's frame damaged inside a shard, and the shard's size and SHA-256 in shards.parquet made to
+    match the damaged file: what a shard written from a bad pack would look like. Returns its path."""
+    import hashlib
+    import tarfile
+
+    rel = pq.read_table(release / "shards.parquet").column("path")[0].as_py()
+    shard = release / rel
+    with tarfile.open(shard) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(".flac"))
+    data = bytearray(shard.read_bytes())
+    data[member.offset_data + member.size // 2] ^= 0x10
+    shard.write_bytes(bytes(data))
+
+    def change(rows: list[dict]) -> None:
+        row = next(r for r in rows if r["path"] == rel)
+        row["sha256"] = hashlib.sha256(data).hexdigest()
+    _rewrite(release / "shards.parquet", change)
+    return rel
+
+
+def test_a_member_that_does_not_decode_fails_the_gate_and_its_group_is_rebuilt(pipeline_run, tmp_path):
+    from omnicorpus.pipelines.shard import group_index
+
+    cfg, report = pipeline_run
+    out = tmp_path / "out"
+    shutil.copytree(cfg.output, out)
+    release = out / "releases" / report.release.id
+    rel = _break_a_member_behind_the_index(release)
+    verdict = validate_release(release, output_root=out, full=True)
+    failed = {(c.table, c.column) for c in verdict.failures()}
+    assert failed == {("shards", "flacs_decode")}, failed
+    assert verdict.damaged_shards == [rel]
+    index = group_index((release / rel).resolve().relative_to(out.resolve()).as_posix())
+    assert set(verdict.rebuild) == set(index) and not any((out / i).exists() for i in index)
+    assert (release / rel).is_file(), "the tar stays until the rebuild replaces it"
+
+
+def test_the_decoded_sample_is_deterministic_and_bounded():
+    import polars as pl
+
+    shards = pl.DataFrame({"path": [f"s{i:04d}.tar" for i in range(1000)],
+                           "sha256": [f"{(i * 7919) % 1000:064x}" for i in range(1000)]})
+    sample = decode_sample(shards)
+    assert len(sample) == 20 and sample == decode_sample(shards.reverse())
+    assert len(decode_sample(shards.head(5))) == 5 and len(decode_sample(shards, full=True)) == 1000

@@ -57,8 +57,8 @@ def _packed(root: Path, rows: list[dict]) -> list[dict]:
     (root / rel).parent.mkdir(parents=True, exist_ok=True)
     (root / rel).write_bytes(pack)
     offsets = np.cumsum([0] + [len(f) for f in flacs]).tolist()
-    return [{**row, "flac_pack": rel, "flac_offset": offsets[i], "flac_bytes": len(flacs[i])}
-            for i, row in enumerate(rows)]
+    return [{**row, "flac_pack": rel, "flac_offset": offsets[i], "flac_bytes": len(flacs[i]),
+             "flac_sha256": hashlib.sha256(flacs[i]).hexdigest()} for i, row in enumerate(rows)]
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -133,11 +133,38 @@ def test_shards_copied_from_packs_equal_shards_cut_from_recordings(tmp_path):
     assert _tree(a) == _tree(b)
 
 
-def test_a_truncated_pack_is_an_error_not_a_short_sample(tmp_path):
+@pytest.mark.parametrize("damage", ["flip a byte", "truncate", "delete"])
+def test_a_damaged_pack_never_reaches_a_shard(tmp_path, damage):
+    """Every segment FLAC copied is checked against its SHA-256: a damaged pack is not copied, the span is cut
+    again from its recording, and the shards are byte for byte those of an intact store."""
+    intact, damaged = tmp_path / "intact", tmp_path / "damaged"
+    good = write_group_shards(conform(_packed(intact, _segments(intact)), SEGMENTS),
+                              ShardTask(str(intact), 40_000, "c"))
+    rows = _packed(damaged, _segments(damaged))
+    pack = damaged / rows[0]["flac_pack"]
+    data = bytearray(pack.read_bytes())
+    if damage == "flip a byte":
+        data[rows[2]["flac_offset"] + rows[2]["flac_bytes"] // 2] ^= 0x01
+        pack.write_bytes(bytes(data))
+    elif damage == "truncate":
+        pack.write_bytes(bytes(data[:-100]))
+    else:
+        pack.unlink()
+    repaired = write_group_shards(conform(rows, SEGMENTS), ShardTask(str(damaged), 40_000, "c"))
+    assert repaired.to_pylist() == good.to_pylist()
+    assert _tree(damaged) == _tree(intact)
+
+
+def test_a_store_damaged_beyond_repair_fails_the_run_and_leaves_nothing(tmp_path):
+    from omnicorpus.pipelines.stage import EnvironmentFault
+
     rows = _packed(tmp_path, _segments(tmp_path))
     pack = tmp_path / rows[0]["flac_pack"]
     pack.write_bytes(pack.read_bytes()[:-100])
-    with pytest.raises(OSError, match="bytes wanted"):
+    recording = tmp_path / rows[-1]["audio_path"]  # the recording it would be cut from again differs too
+    _, sha = _store_recording(tmp_path, 3.0, 99)
+    recording.write_bytes((tmp_path / audio_store_path(sha)).read_bytes())
+    with pytest.raises(EnvironmentFault, match="the audio store is damaged"):
         write_group_shards(conform(rows, SEGMENTS), ShardTask(str(tmp_path), 1 << 30, "cfg"))
     assert not [p for p in (tmp_path / "shards").rglob("*") if p.is_file()], "nothing of a failed group is left"
 
