@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from omnicorpus.pipelines.config import PipelineConfig
+    from omnicorpus.manifests.config import PipelineConfig
 
 T = TypeVar("T")
 
@@ -82,7 +82,7 @@ def fresh_dir(path: Path) -> Path:
 
 def sample_config(sample: Path, output: Path) -> PipelineConfig:
     """The sample corpus's config with its output replaced by `output` (emptied first)."""
-    from omnicorpus.pipelines.config import load_config
+    from omnicorpus.manifests.config import load_config
 
     cfg = load_config(sample / "omnicorpus.yaml")
     return dataclasses.replace(cfg, output=str(fresh_dir(output)))

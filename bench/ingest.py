@@ -130,11 +130,11 @@ def main() -> None:
                     help="run a trivial Spark job before timing (starts the Python workers; reported apart)")
     args = ap.parse_args()
 
+    from omnicorpus.manifests.layout import table_uri
     from omnicorpus.manifests.schema import RECORDINGS
     from omnicorpus.manifests.tables import read_table
     from omnicorpus.pipelines.ingest import ingest_spec, list_sources, run_ingest
     from omnicorpus.pipelines.stage import run_local
-    from omnicorpus.pipelines.table_store import table_uri
 
     work = work_dir(args.work)
     sample, _, build_s = sample_corpus(work, args.scale, args.seed)

@@ -25,9 +25,9 @@ from importlib import resources
 
 import pyarrow as pa
 
+from omnicorpus.manifests.config import LangidParams
 from omnicorpus.manifests.schema import SEGMENTS
 from omnicorpus.manifests.tables import conform
-from omnicorpus.pipelines.config import LangidParams
 from omnicorpus.pipelines.langid import identify_languages, langid_spec, load_lid_model
 from omnicorpus.pipelines.stage import run_local
 

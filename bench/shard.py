@@ -133,13 +133,13 @@ def main() -> None:
     ap.add_argument("--flac-only", action="store_true", help="reference tars only the FLAC members")
     args = ap.parse_args()
 
+    from omnicorpus.manifests.layout import table_uri
     from omnicorpus.manifests.schema import SEGMENTS
     from omnicorpus.manifests.tables import read_table
     from omnicorpus.pipelines import run as run_module
     from omnicorpus.pipelines.curate import curate
     from omnicorpus.pipelines.ingest import run_ingest
     from omnicorpus.pipelines.shard import shard_spec_task
-    from omnicorpus.pipelines.table_store import table_uri
 
     work = work_dir(args.work)
     sample, _, build_s = sample_corpus(work, args.scale, args.seed)

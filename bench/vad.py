@@ -85,12 +85,13 @@ def main() -> None:
 
     import silero_vad  # sets torch threads to 1 on import; set it explicitly anyway
 
+    from omnicorpus.corpus.audio import encode_flac
+    from omnicorpus.manifests.config import SegmentParams
     from omnicorpus.pipelines import vad
-    from omnicorpus.pipelines.audio import encode_flac
 
     torch.set_num_threads(1)
     model = vad._model()
-    params = vad.VadParams()
+    params = SegmentParams()
 
     streams = build_streams(args.seconds, args.streams)
     audio_s = sum(len(x) for x in streams) / SR

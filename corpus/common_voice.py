@@ -38,8 +38,8 @@ from omnicorpus.corpus.listing import (
     split_fields,
     subdirs,
 )
+from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.schema import Reason
-from omnicorpus.pipelines.config import SourceConfig
 
 LAYOUT = "common_voice"
 #: TSVs in reading order: a clip listed in two splits stays in the first (held-out splits first).

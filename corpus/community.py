@@ -44,9 +44,9 @@ from omnicorpus.corpus.listing import (
     read_csv_rows,
     require_dir,
 )
+from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import UnsafeIdentifier, check_identifier
 from omnicorpus.manifests.schema import Reason
-from omnicorpus.pipelines.config import SourceConfig
 
 LAYOUT = "community"
 METADATA = "metadata.csv"

@@ -32,8 +32,8 @@ from omnicorpus.corpus.listing import (
     require_dir,
     subdirs,
 )
+from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.schema import Reason
-from omnicorpus.pipelines.config import SourceConfig
 
 LAYOUT = "fleurs"
 SPLIT_TSVS = (("train.tsv", "train"), ("dev.tsv", "dev"), ("test.tsv", "test"))

@@ -113,8 +113,8 @@ from omnicorpus.corpus.listing import (
     subdirs,
     text_value,
 )
+from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.schema import Reason
-from omnicorpus.pipelines.config import SourceConfig
 
 LAYOUT = "folder"
 PATH_COLUMNS = toolkits.PATH_COLUMNS

@@ -46,9 +46,9 @@ from omnicorpus.corpus.listing import (
     split_from_name,
     walk,
 )
+from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import row_uri
 from omnicorpus.manifests.schema import Reason
-from omnicorpus.pipelines.config import SourceConfig
 
 LAYOUT = "hf_parquet"
 AUDIO = "audio"

@@ -34,14 +34,14 @@ from typing import IO
 
 import pyarrow.compute as pc
 
+from omnicorpus.corpus.audio import AudioDecodeError, audio_metrics, decode_audio
 from omnicorpus.corpus.community import METADATA
 from omnicorpus.corpus.community import list_items as list_community
+from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import UnsafeIdentifier, check_identifier
+from omnicorpus.manifests.layout import table_uri
 from omnicorpus.manifests.schema import RECORDINGS
 from omnicorpus.manifests.tables import read_table
-from omnicorpus.pipelines.audio import AudioDecodeError, audio_metrics, decode_audio
-from omnicorpus.pipelines.config import SourceConfig
-from omnicorpus.pipelines.table_store import table_uri
 
 
 class UnsafeSubmission(ValueError):

@@ -59,8 +59,8 @@ from omnicorpus.corpus.listing import (
     split_from_name,
     walk,
 )
+from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.schema import Reason
-from omnicorpus.pipelines.config import SourceConfig
 
 LAYOUT = "kaldi"
 _WS = re.compile(rb"[ \t]+")

@@ -53,8 +53,8 @@ from omnicorpus.corpus.listing import (
     split_from_name,
     text_value,
 )
+from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.schema import Reason
-from omnicorpus.pipelines.config import SourceConfig
 
 LAYOUT = "lhotse"
 KINDS = ("recordings", "supervisions", "cuts")

@@ -53,8 +53,8 @@ from omnicorpus.corpus.listing import (
     split_from_name,
     strip_eol,
 )
+from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.schema import Reason
-from omnicorpus.pipelines.config import SourceConfig
 
 LAYOUT = "librispeech"
 #: LibriSpeech chapter transcript: `<spk>-<ch>.trans.txt`.

@@ -23,10 +23,10 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import item_id
 from omnicorpus.manifests.schema import SOURCE_ITEMS, SPLITS, Reason
 from omnicorpus.manifests.tables import conform
-from omnicorpus.pipelines.config import SourceConfig
 
 #: Extensions (lowercase, with the dot) of the audio files adapters list.
 AUDIO_EXTENSIONS = (

@@ -24,7 +24,7 @@ from omnicorpus.corpus.listing import (
     language_dir,
     require_dir,
 )
-from omnicorpus.pipelines.config import SourceConfig
+from omnicorpus.manifests.config import SourceConfig
 
 LAYOUT = "longform"
 

@@ -36,7 +36,7 @@ from omnicorpus.corpus import (
     longform,
 )
 from omnicorpus.corpus.listing import AUDIO_EXTENSIONS, is_audio_name, subdirs
-from omnicorpus.pipelines.config import SourceConfig
+from omnicorpus.manifests.config import SourceConfig
 
 ADAPTERS: dict[str, Callable[[SourceConfig], pa.Table]] = {
     "common_voice": common_voice.list_items,

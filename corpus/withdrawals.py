@@ -1,4 +1,5 @@
-"""Withdrawal of community recordings: a durable register, and the stage that applies it to a release.
+"""Withdrawal of community recordings: a durable register, and what a withdrawal names (the stage that applies
+it to a release is pipelines.withdraw).
 
 A partner withdraws a speaker (by the speaker id it submitted) or a whole submission. `match_withdrawal`
 first finds what it names (the partner's spelling matched case-insensitively, the submission id too), and a
@@ -26,12 +27,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from omnicorpus.manifests import storage
+from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import speaker_pseudonym
 from omnicorpus.manifests.lock import output_lock
-from omnicorpus.manifests.schema import SEGMENTS, Reason, Stage
+from omnicorpus.manifests.schema import SEGMENTS
 from omnicorpus.manifests.tables import read_table
-from omnicorpus.pipelines.config import SourceConfig
-from omnicorpus.pipelines.stage import StageResult, StageSpec, reject_row, rejects_table
 
 
 @dataclass(frozen=True)
@@ -215,21 +215,3 @@ def load_withdrawals(output_root: str | os.PathLike[str]) -> tuple[Withdrawal, .
     if torn:
         log.warning("%s: a torn last record (%d bytes, a crash mid-append) is skipped", path, len(torn))
     return tuple(entries)
-
-
-def withdraw_segments(batch: pa.RecordBatch, withdrawals: tuple[Withdrawal, ...]) -> StageResult:
-    """Drop the segments a withdrawal names (stage `community`, reason `withdrawn`)."""
-    kept, rejected = [], []
-    for seg in batch.to_pylist():
-        meta = json.loads(seg["meta"]) if seg["meta"] else {}
-        hit = next((w for w in withdrawals if w.matches(seg, meta)), None)
-        if hit is None:
-            kept.append(seg)
-        else:
-            rejected.append(reject_row(seg, "segment_id", Stage.COMMUNITY, Reason.WITHDRAWN,
-                                       f"{hit.kind} {hit.target} withdrawn by {hit.partner} on {hit.recorded}"))
-    return StageResult(pa.Table.from_pylist(kept, schema=SEGMENTS), rejects_table(rejected))
-
-
-def withdraw_spec(withdrawals: tuple[Withdrawal, ...]) -> StageSpec:
-    return StageSpec("withdraw", withdraw_segments, withdrawals, SEGMENTS, SEGMENTS)

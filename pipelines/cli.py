@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from omnicorpus.pipelines.config import (
+from omnicorpus.manifests.config import (
     ConfigError,
     PipelineConfig,
     SourceConfig,
@@ -31,6 +31,7 @@ from omnicorpus.pipelines.config import (
 )
 
 if TYPE_CHECKING:
+    from omnicorpus.pipelines.service import Published
     from omnicorpus.quality.gate import Verdict
 
 app = typer.Typer(help="Curate multilingual speech corpora into versioned, validated training releases.",
@@ -280,10 +281,10 @@ def releases_prune_withdrawn(
     """Make a release without the withdrawn recordings, then delete every older release (and the shards)
     that still serves them: no published release keeps serving a withdrawn speaker or submission."""
     from omnicorpus.pipelines.retract import prune_withdrawn
-    from omnicorpus.pipelines.spark import spark_session
+    from omnicorpus.pipelines.service import open_spark
 
     cfg = resolve_config(config, SourceFlags(), None, master)
-    report = prune_withdrawn(cfg, spark_session(cfg.spark.master, cfg.spark.conf))
+    report = prune_withdrawn(cfg, open_spark(cfg))
     out.print(f"latest release {report.latest} holds none of the {report.withdrawn} withdrawn segments; "
               f"deleted {len(report.releases)} release(s) that served them"
               f"{' (' + ', '.join(report.releases) + ')' if report.releases else ''} and {len(report.shards)} "
@@ -295,10 +296,9 @@ def releases_prune_withdrawn(
 def ingest(cfg: PipelineConfig) -> None:
     """Ingest new items of every source on Spark: 16 kHz FLAC audio store + recordings table."""
     from omnicorpus.pipelines.ingest import run_ingest
-    from omnicorpus.pipelines.spark import spark_session
+    from omnicorpus.pipelines.service import open_spark
 
-    spark = spark_session(cfg.spark.master, cfg.spark.conf)
-    report = run_ingest(cfg, spark)
+    report = run_ingest(cfg, open_spark(cfg))
     out.print_json(json.dumps(report.as_dict()))
 
 
@@ -326,13 +326,12 @@ def print_summary(release_path: Path) -> None:
 @with_sources
 def run(cfg: PipelineConfig, strict: StrictOpt = False) -> None:
     """Run the whole chain on Spark (ingest, curate, shard, release) and print where the release is."""
-    from omnicorpus.pipelines.run import run_pipeline
-    from omnicorpus.pipelines.spark import spark_session
+    from omnicorpus.pipelines.service import open_spark, run_all
 
-    spark = spark_session(cfg.spark.master, cfg.spark.conf)
+    spark = open_spark(cfg)
     t0 = time.perf_counter()
     with err.status("running the pipeline on Spark ..."):
-        report = run_pipeline(cfg, spark)
+        report, published = run_all(cfg, spark)
     ing, cur = report.ingest, report.curate
     for src in cfg.sources:
         if src.layout == "auto":
@@ -344,10 +343,10 @@ def run(cfg: PipelineConfig, strict: StrictOpt = False) -> None:
               f"{ing.rejects} rejects{gone}")
     out.print(f"curate: {cur.recordings} recordings -> {cur.segments} segments, {cur.rejects} rejects; "
               f"after dedup {cur.accepted} accepted, {cur.dedup_rejects} rejects")
-    print_summary(report.release.path)
-    state = "new release" if report.new_release else "unchanged, latest release"
-    out.print(f"{state}: [bold]{report.release.path}[/] ({time.perf_counter() - t0:.0f} s)")
-    _finish(report.release.path, report.verdict, strict=strict)
+    print_summary(published.release.path)
+    state = "new release" if published.new else "unchanged, latest release"
+    out.print(f"{state}: [bold]{published.release.path}[/] ({time.perf_counter() - t0:.0f} s)")
+    _finish(published, strict=strict)
 
 
 @app.command("curate")
@@ -355,9 +354,9 @@ def run(cfg: PipelineConfig, strict: StrictOpt = False) -> None:
 def curate_cmd(cfg: PipelineConfig) -> None:
     """Segment, identify language, normalize, filter and dedup what ingest wrote."""
     from omnicorpus.pipelines.curate import curate
-    from omnicorpus.pipelines.spark import spark_session
+    from omnicorpus.pipelines.service import open_spark
 
-    report = curate(cfg, spark_session(cfg.spark.master, cfg.spark.conf))
+    report = curate(cfg, open_spark(cfg))
     out.print_json(json.dumps(report.as_dict()))
 
 
@@ -365,13 +364,12 @@ def curate_cmd(cfg: PipelineConfig) -> None:
 @with_sources
 def release_cmd(cfg: PipelineConfig, strict: StrictOpt = False) -> None:
     """Shard what curate accepted and publish it as a new release (when anything changed)."""
-    from omnicorpus.pipelines.run import make_release
-    from omnicorpus.pipelines.spark import spark_session
+    from omnicorpus.pipelines.service import open_spark, publish
 
-    release, new, verdict = make_release(cfg, spark_session(cfg.spark.master, cfg.spark.conf))
-    print_summary(release.path)
-    out.print(f"{'new release' if new else 'unchanged, latest release'}: [bold]{release.path}[/]")
-    _finish(release.path, verdict, strict=strict)
+    published = publish(cfg, open_spark(cfg))
+    print_summary(published.release.path)
+    out.print(f"{'new release' if published.new else 'unchanged, latest release'}: [bold]{published.release.path}[/]")
+    _finish(published, strict=strict)
 
 
 @app.command("export")
@@ -424,19 +422,13 @@ def print_accounting(release_path: Path) -> list[str]:
     return idle
 
 
-def _finish(release_path: Path, verdict: Verdict | None, *, strict: bool = False) -> None:
-    """The accounting, verdict and report of a release just made; a failed gate is a failed command, and so
-    is (with --strict) a source that contributes nothing."""
-    from omnicorpus.manifests.release import open_release, output_root_of
-    from omnicorpus.quality.gate import validate_release
-    from omnicorpus.quality.report import write_report
-
-    idle = print_accounting(release_path)
-    if verdict is None:  # the latest release, unchanged: validated when it was made; check it again
-        verdict = validate_release(release_path, output_root=output_root_of(open_release(release_path)))
-    print_verdict(verdict)
-    out.print(f"report: [bold]{write_report(release_path, verdict=verdict.as_dict())}[/]")
-    if not verdict.passed:
+def _finish(published: Published, *, strict: bool = False) -> None:
+    """The accounting, verdict and report of a release just published; a failed gate is a failed command, and
+    so is (with --strict) a source that contributes nothing."""
+    idle = print_accounting(published.release.path)
+    print_verdict(published.verdict)
+    out.print(f"report: [bold]{published.report}[/]")
+    if not published.passed:
         raise typer.Exit(1)
     if strict and idle:
         err.print(f"[bold red]error[/]: --strict: {len(idle)} source(s) contribute nothing: {', '.join(idle)}",

@@ -12,9 +12,9 @@ import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from omnicorpus.manifests.config import PipelineConfig
 from omnicorpus.manifests.lock import holds_output_lock
 from omnicorpus.manifests.schema import RECORDINGS, SEGMENTS
-from omnicorpus.pipelines.config import PipelineConfig
 from omnicorpus.pipelines.dedup import dedup_spec
 from omnicorpus.pipelines.filter import filter_spec
 from omnicorpus.pipelines.langid import langid_spec

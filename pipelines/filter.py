@@ -11,8 +11,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from omnicorpus.manifests.config import FilterParams
 from omnicorpus.manifests.schema import SAMPLE_RATE, SEGMENTS, Reason, Stage
-from omnicorpus.pipelines.config import FilterParams
 from omnicorpus.pipelines.stage import StageResult, StageSpec, reject_row, rejects_table
 
 

@@ -18,21 +18,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from omnicorpus.corpus.audio import AudioDecodeError, audio_metrics, decode_audio, encode_flac
 from omnicorpus.corpus.listing import Ignored, ignored_files
 from omnicorpus.manifests import storage
+from omnicorpus.manifests.config import IngestParams, PipelineConfig
 from omnicorpus.manifests.keys import speaker_pseudonym, split_row_uri
 from omnicorpus.manifests.languages import UNDETERMINED, UnknownLanguageError, to_language
+from omnicorpus.manifests.layout import audio_store_path, table_uri
 from omnicorpus.manifests.lock import holds_output_lock
 from omnicorpus.manifests.schema import INGESTED, RECORDINGS, SOURCE_ITEMS, Reason, Stage
 from omnicorpus.manifests.tables import concat, conform
-from omnicorpus.pipelines.audio import (
-    AudioDecodeError,
-    audio_metrics,
-    audio_store_path,
-    decode_audio,
-    encode_flac,
-)
-from omnicorpus.pipelines.config import IngestParams, PipelineConfig
 from omnicorpus.pipelines.spark import arrow_to_spark, environment_errors, run_on_spark
 from omnicorpus.pipelines.stage import (
     ENVIRONMENT_ERRORS,
@@ -49,7 +44,6 @@ from omnicorpus.pipelines.table_store import (
     known_keys,
     purge_items,
     read_columns,
-    table_uri,
     write_increment,
     write_local_increment,
 )

@@ -38,11 +38,11 @@ from typing import Any
 import pyarrow as pa
 
 from omnicorpus.manifests import storage
+from omnicorpus.manifests.config import LangidParams, PipelineConfig
 from omnicorpus.manifests.languages import UnknownLanguageError, is_language, split_language, to_language
 from omnicorpus.manifests.schema import SEGMENTS, Reason, Stage
 from omnicorpus.manifests.scripts import dominant_script, scripts_compatible
 from omnicorpus.manifests.tables import conform
-from omnicorpus.pipelines.config import LangidParams, PipelineConfig
 from omnicorpus.pipelines.stage import StageResult, StageSpec, reject_row, rejects_table
 
 LID176 = "lid.176"

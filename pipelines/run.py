@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omnicorpus.corpus.withdrawals import Withdrawal, load_withdrawals, withdraw_spec
+from omnicorpus.corpus.withdrawals import Withdrawal, load_withdrawals
+from omnicorpus.manifests.config import PipelineConfig
+from omnicorpus.manifests.layout import table_uri
 from omnicorpus.manifests.lock import holds_output_lock
 from omnicorpus.manifests.release import Release, build_release, latest_release, move_latest
 from omnicorpus.manifests.schema import REJECTS, SEGMENTS
 from omnicorpus.manifests.tables import read_table
-from omnicorpus.pipelines.config import PipelineConfig
 from omnicorpus.pipelines.curate import CurateReport, curate
 from omnicorpus.pipelines.ingest import IngestReport, Listed, list_all, run_ingest
 from omnicorpus.pipelines.shard import run_shards_once
@@ -28,9 +29,9 @@ from omnicorpus.pipelines.table_store import (
     increment_id,
     read_df,
     replace_output,
-    table_uri,
     write_increment,
 )
+from omnicorpus.pipelines.withdraw import withdraw_spec
 from omnicorpus.quality.gate import Verdict, validate_release
 
 if TYPE_CHECKING:

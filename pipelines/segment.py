@@ -14,15 +14,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from omnicorpus.corpus.audio import encode_pcm16, pcm_int16, read_flac
 from omnicorpus.manifests import storage
+from omnicorpus.manifests.config import SegmentParams
 from omnicorpus.manifests.keys import segment_id
+from omnicorpus.manifests.layout import segment_pack_path
 from omnicorpus.manifests.schema import RECORDINGS, SAMPLE_RATE, SEGMENTS, Reason, Stage
-from omnicorpus.pipelines.audio import encode_pcm16, pcm_int16, read_flac, segment_pack_path
-from omnicorpus.pipelines.config import SegmentParams as SegmentConfig
 from omnicorpus.pipelines.stage import StageResult, StageSpec, reject_row, rejects_table
 from omnicorpus.pipelines.vad import (
-    SegmentParams,
-    VadParams,
     plan_segments,
     speech_probabilities,
     speech_regions,
@@ -33,7 +32,7 @@ from omnicorpus.pipelines.vad import (
 @dataclass(frozen=True)
 class SegmentTask:
     output_root: str
-    params: SegmentConfig
+    params: SegmentParams
 
 
 @cache
@@ -64,10 +63,6 @@ def segment_recordings(batch: pa.RecordBatch, task: SegmentTask) -> StageResult:
     """The segment stage over a batch of RECORDINGS."""
     _one_thread_per_worker()
     cfg = task.params
-    vad = VadParams(threshold=cfg.threshold, min_speech_ms=cfg.min_speech_ms,
-                    min_silence_ms=cfg.min_silence_ms, speech_pad_ms=cfg.speech_pad_ms)
-    plan = SegmentParams(min_seconds=cfg.min_seconds, max_seconds=cfg.max_seconds,
-                         target_seconds=cfg.target_seconds)
     recordings = batch.to_pylist()
     audio = [read_flac(storage.read_bytes(storage.join(task.output_root, r["audio_path"]))) for r in recordings]
     probabilities = speech_probabilities(audio, batch_streams=cfg.batch_streams)
@@ -77,12 +72,12 @@ def segment_recordings(batch: pa.RecordBatch, task: SegmentTask) -> StageResult:
     pack_size = 0
     for rec, samples, probs in zip(recordings, audio, probabilities, strict=True):
         n = len(samples)
-        regions = speech_regions(probs, n, vad)
+        regions = speech_regions(probs, n, cfg)
         if rec["labelled"]:
             span = trim_span(regions, n)
             spans = [] if span is None else [span]
         else:
-            spans = plan_segments(regions, n, plan, probs=probs)
+            spans = plan_segments(regions, n, cfg, probs=probs)
         if not spans:
             rejected.append(reject_row(
                 rec, "recording_id", Stage.SEGMENT, Reason.NO_SPEECH,
@@ -118,7 +113,7 @@ def segment_recordings(batch: pa.RecordBatch, task: SegmentTask) -> StageResult:
     return StageResult(pa.Table.from_pylist(kept, schema=SEGMENTS), rejects_table(rejected))
 
 
-def segment_spec(output_root: str, params: SegmentConfig) -> StageSpec:
+def segment_spec(output_root: str, params: SegmentParams) -> StageSpec:
     # One batch of recordings is one batch of VAD streams: large enough to batch the model well.
     return StageSpec("segment", segment_recordings, SegmentTask(output_root, params), RECORDINGS, SEGMENTS,
                      batch_rows=params.batch_streams)

@@ -15,16 +15,16 @@ import logging
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from omnicorpus.corpus.audio import encode_flac, read_flac
 from omnicorpus.manifests import storage
+from omnicorpus.manifests.config import PipelineConfig
+from omnicorpus.manifests.layout import group_index
 from omnicorpus.manifests.schema import SAMPLE_RATE, SEGMENTS, SHARDS, UTTERANCES
 from omnicorpus.manifests.tables import concat, conform, read_arrow_file, write_arrow_file
-from omnicorpus.pipelines.audio import encode_flac, read_flac
-from omnicorpus.pipelines.config import PipelineConfig
 from omnicorpus.pipelines.stage import EnvironmentFault
 
 if TYPE_CHECKING:
@@ -148,38 +148,6 @@ def group_digest(segments: list[dict[str, Any]], config_digest: str) -> str:
         h.update(json.dumps([seg["segment_id"], seg["pcm_sha256"], seg["start"], seg["end"], seg["text"]],
                             ensure_ascii=False).encode())
     return h.hexdigest()[:16]
-
-
-def group_index(shard_path: str) -> tuple[str, str]:
-    """(shards, utterances) index files (Arrow IPC) of the group a shard belongs to; the shards file is written
-    last, so its presence means the group is whole."""
-    folder, name = shard_path.rsplit("/", 1)
-    stem = f"{folder}/{name.split('-')[0]}"
-    return f"{stem}.shards.arrow", f"{stem}.utterances.arrow"
-
-
-def forget_groups(root: Path, release_dir: Path, shard_paths: list[str]) -> list[str]:
-    """Remove the index of each group these shards (paths relative to `release_dir`) belong to, so that the
-    next run writes the group again from its segments instead of trusting its files. Shards outside
-    `root/shards/` are left alone. The tars stay (another release may point at them) until the rebuild
-    replaces them atomically. Returns the indexes removed, relative to `root`."""
-    root = Path(root).resolve()
-    removed = []
-    for path in shard_paths:
-        shard = (Path(release_dir) / path).resolve()
-        if not shard.is_relative_to(root / "shards"):
-            log.warning("shard %s is not under %s: not rebuilt", shard, root / "shards")
-            continue
-        for index in group_index(shard.relative_to(root).as_posix()):
-            target = root / index
-            if target.exists():
-                target.unlink()
-                removed.append(index)
-        storage.fsync_dir(shard.parent)
-    if removed:
-        log.warning("%d damaged shard(s): group indexes removed, the next run rebuilds them: %s",
-                    len(shard_paths), ", ".join(removed))
-    return sorted(set(removed))
 
 
 class _SegmentAudio:

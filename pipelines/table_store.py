@@ -26,15 +26,12 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from omnicorpus.manifests import storage
+from omnicorpus.manifests.layout import table_uri
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
-
-
-def table_uri(root: str, table: str) -> str:
-    return storage.join(root, "tables", table)
 
 
 def read_df(spark: SparkSession, root: str, table: str, schema: pa.Schema | None = None) -> DataFrame | None:

@@ -9,14 +9,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from omnicorpus.pipelines.config import PipelineConfig, load_config
-
-
-def _spark(cfg: PipelineConfig, master: str | None = None):
-    from omnicorpus.pipelines.spark import spark_session
-
-    # "" means: the master spark-submit was given
-    return spark_session(cfg.spark.master if master is None else master, cfg.spark.conf)
+from omnicorpus.manifests.config import load_config
+from omnicorpus.pipelines.service import open_spark
 
 
 def new_items(config: str) -> dict[str, Any]:
@@ -34,40 +28,40 @@ def ingest(config: str, master: str | None = None) -> dict[str, Any]:
     from omnicorpus.pipelines.ingest import run_ingest
 
     cfg = load_config(config)
-    return run_ingest(cfg, _spark(cfg, master)).as_dict()
+    return run_ingest(cfg, open_spark(cfg, master)).as_dict()
 
 
 def curate(config: str, master: str | None = None) -> dict[str, Any]:
     from omnicorpus.pipelines.curate import curate as run_curate
 
     cfg = load_config(config)
-    return run_curate(cfg, _spark(cfg, master)).as_dict()
+    return run_curate(cfg, open_spark(cfg, master)).as_dict()
 
 
 def release(config: str, master: str | None = None) -> dict[str, Any]:
-    """Shard, publish and validate a release; `latest` moves only when it passes the gate."""
-    from omnicorpus.pipelines.run import make_release
+    """Shard, publish and validate a release (once) and write its report; `latest` moves only when it passes
+    the gate."""
+    from omnicorpus.pipelines.service import publish
 
     cfg = load_config(config)
-    made, new, verdict = make_release(cfg, _spark(cfg, master))
-    if verdict is not None and not verdict.passed:
+    published = publish(cfg, open_spark(cfg, master))
+    made, verdict = published.release, published.verdict
+    if not verdict.passed:
         failed = "; ".join(f"{c.table}.{c.column}: {c.expectation}" for c in verdict.failures()[:5])
         raise RuntimeError(f"release {made.id} failed the quality gate ({failed}); latest did not move")
-    return {"release": str(made.path), "id": made.id, "new": new}
+    return {"release": str(made.path), "id": made.id, "new": published.new, "report": str(published.report)}
 
 
 def report(config: str) -> dict[str, Any]:
     """Validate the latest release (or the newest one, when it failed its gate) and write its report."""
     from omnicorpus.manifests.release import newest_release
-    from omnicorpus.quality.gate import validate_release
-    from omnicorpus.quality.report import write_report
+    from omnicorpus.pipelines.service import gate
 
     cfg = load_config(config)
     made = newest_release(cfg.output)
     if made is None:
         return {"release": None}
-    verdict = validate_release(made.path, output_root=Path(cfg.output))
-    path = write_report(made.path, verdict=verdict.as_dict())
+    verdict, path = gate(made.path, None)
     return {"release": made.id, "passed": verdict.passed, "report": str(path),
             "data_docs": str(verdict.data_docs) if verdict.data_docs else None}
 

@@ -34,9 +34,10 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
+
+from omnicorpus.manifests.config import SegmentParams
 
 SAMPLE_RATE = 16_000
 #: Samples per VAD window at 16 kHz (silero's fixed size).
@@ -199,16 +200,7 @@ def _probabilities_stepwise(arrays: list[np.ndarray], *, batch_streams: int = 64
     return out
 
 
-@dataclass(frozen=True)
-class VadParams:
-    threshold: float = 0.5
-    neg_threshold: float | None = None  # default threshold - 0.15 (at least 0.01), as silero
-    min_speech_ms: int = 250
-    min_silence_ms: int = 100
-    speech_pad_ms: int = 30
-
-
-def speech_regions(probs: np.ndarray, num_samples: int, params: VadParams) -> list[tuple[int, int]]:
+def speech_regions(probs: np.ndarray, num_samples: int, params: SegmentParams) -> list[tuple[int, int]]:
     """Speech regions in samples from window probabilities, with silero's hysteresis rules
     (same results as get_speech_timestamps given the same probabilities and parameters).
 
@@ -276,15 +268,6 @@ def frame_labels(regions, num_samples) -> np.ndarray:
             diff[lo] += 1
             diff[hi] -= 1
     return np.cumsum(diff[:n]) > 0
-
-
-@dataclass(frozen=True)
-class SegmentParams:
-    min_seconds: float = 1.0
-    max_seconds: float = 30.0
-    target_seconds: float = 15.0  # merge neighbouring regions up to about this length
-    #: Never merge across a pause longer than this (a segment should not carry long silences).
-    max_pause_seconds: float = 3.0
 
 
 def _split_long(start: int, end: int, max_len: int, probs: np.ndarray | None) -> list[int]:

@@ -41,9 +41,9 @@ from great_expectations.data_context.types.base import (  # noqa: E402
     ProgressBarsConfig,
 )
 
+from omnicorpus.manifests.layout import forget_groups
 from omnicorpus.manifests.release import open_release  # noqa: E402
 from omnicorpus.manifests.schema import TABLES  # noqa: E402
-from omnicorpus.pipelines.shard import forget_groups  # noqa: E402
 from omnicorpus.quality.suites import (  # noqa: E402
     KEYS,
     RELEASE_TABLES,

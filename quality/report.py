@@ -32,6 +32,7 @@ import polars as pl
 import pycountry
 
 from omnicorpus.manifests.accounting import listed_sources, source_accounts
+from omnicorpus.manifests.config import FilterParams
 from omnicorpus.manifests.languages import language_name
 from omnicorpus.manifests.release import Release, open_release
 from omnicorpus.manifests.schema import SAMPLE_RATE, SPLITS
@@ -39,9 +40,9 @@ from omnicorpus.model.sampling import Betas, sampling_plan
 
 DEFAULT_BETAS: tuple[tuple[float, float], ...] = ((1.0, 1.0), (0.5, 0.5), (0.5, 0.25), (0.0, 0.0))
 
-#: The paper's bounds, used when a release's params do not name its own.
-MAX_SECONDS = 50.0
-MIN_SAMPLES_PER_CHAR = 160.0
+#: The paper's bounds (the config's defaults), used when a release's params do not name its own.
+MAX_SECONDS = FilterParams.max_seconds
+MIN_SAMPLES_PER_CHAR = FilterParams.min_samples_per_char
 
 #: Label of utterances without a language (unlabelled audio nobody identified); the sampler's too.
 UND = "und"

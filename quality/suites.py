@@ -55,6 +55,7 @@ import polars as pl  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import soundfile as sf  # noqa: E402
 
+from omnicorpus.manifests.config import FilterParams, IngestParams  # noqa: E402
 from omnicorpus.manifests.languages import UNDETERMINED, is_language  # noqa: E402
 from omnicorpus.manifests.schema import SAMPLE_RATE, SPLITS, TABLES, Reason, Stage  # noqa: E402
 
@@ -142,9 +143,10 @@ PANDAS_TYPES: dict[pa.DataType, Any] = {
 class SuiteParams:
     """What the suites check against: the stage parameters release.json records, and expected row counts."""
 
-    min_seconds: float = 1 / SAMPLE_RATE
-    max_seconds: float = 50.0
-    max_recording_seconds: float = 4 * 3600.0
+    # defaults: the config's (a release.json without params is checked against the paper's bounds)
+    min_seconds: float = FilterParams.min_seconds
+    max_seconds: float = FilterParams.max_seconds
+    max_recording_seconds: float = IngestParams.max_recording_seconds
     rows: Mapping[str, int] = field(default_factory=dict)  # table -> expected rows (absent: not checked)
 
     @classmethod

@@ -38,7 +38,7 @@ def pipeline_run(sample_corpus, spark, tmp_path_factory):
     """The whole pipeline run once on Spark over the sample corpus: (config, RunReport). Read-only."""
     import dataclasses
 
-    from omnicorpus.pipelines.config import load_config
+    from omnicorpus.manifests.config import load_config
     from omnicorpus.pipelines.run import run_pipeline
 
     cfg = load_config(sample_corpus / "omnicorpus.yaml")

@@ -21,9 +21,9 @@ import soundfile as sf
 
 from omnicorpus.corpus import listing
 from omnicorpus.corpus.registry import ADAPTERS, detect_layout, list_source
+from omnicorpus.manifests.config import LAYOUTS, SourceConfig
 from omnicorpus.manifests.keys import item_id, row_uri
 from omnicorpus.manifests.schema import SOURCE_ITEMS
-from omnicorpus.pipelines.config import LAYOUTS, SourceConfig
 
 CV_HEADER = ("client_id\tpath\tsentence_id\tsentence\tsentence_domain\tup_votes\tdown_votes\tage\tgender\t"
              "accents\tvariant\tlocale\tsegment")
@@ -740,7 +740,7 @@ def test_sample_corpus_counts_match_manifest(tmp_path):
 
 def test_every_configurable_layout_has_an_adapter():
     from omnicorpus.corpus.registry import ADAPTERS
-    from omnicorpus.pipelines.config import LAYOUTS
+    from omnicorpus.manifests.config import LAYOUTS
 
     assert set(ADAPTERS) == set(LAYOUTS)
 

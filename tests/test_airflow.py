@@ -57,8 +57,8 @@ def test_with_a_spark_connection_spark_steps_are_submitted(monkeypatch):
 
 
 def test_the_ingest_dag_runs_end_to_end_into_a_validated_release(sample_corpus, spark, tmp_path):
+    from omnicorpus.manifests.config import load_config
     from omnicorpus.manifests.release import latest_release
-    from omnicorpus.pipelines.config import load_config
 
     cfg = load_config(sample_corpus / "omnicorpus.yaml")
     config = tmp_path / "omnicorpus.yaml"

@@ -1,4 +1,4 @@
-"""pipelines.audio on real files: made here with soundfile, sox, lame, opusenc, flac, espeak-ng and PyAV."""
+"""corpus.audio on real files: made here with soundfile, sox, lame, opusenc, flac, espeak-ng and PyAV."""
 
 from __future__ import annotations
 
@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from omnicorpus.manifests.schema import SAMPLE_RATE, Reason
-from omnicorpus.pipelines.audio import (
+from omnicorpus.corpus.audio import (
     AudioDecodeError,
     audio_metrics,
-    audio_store_path,
     decode_audio,
     encode_flac,
     pcm_int16,
     read_flac,
 )
+from omnicorpus.manifests.layout import audio_store_path
+from omnicorpus.manifests.schema import SAMPLE_RATE, Reason
 
 
 def _need(tool: str) -> str:

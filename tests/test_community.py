@@ -18,7 +18,7 @@ import soundfile as sf
 
 from omnicorpus.corpus.intake import Limits, UnsafeSubmission, add_submission, extract_archive
 from omnicorpus.corpus.withdrawals import load_withdrawals, record_withdrawal
-from omnicorpus.pipelines.config import SourceConfig
+from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.pipelines.run import run_pipeline
 from omnicorpus.quality.report import write_report
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from omnicorpus.pipelines.config import (
+from omnicorpus.manifests.config import (
     ConfigError,
     FilterParams,
     SourceFlags,
@@ -112,3 +112,48 @@ def test_config_check_from_the_command_line(tmp_path):
     assert run.returncode == 1
     assert "'nope' is not a layout" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_every_stage_parameter_is_settable_from_yaml_and_shown(tmp_path):
+    """Each parameter is defined once, in manifests.config: a YAML file can set every one of them (here each to
+    a value other than its default) and `omnicorpus config show` prints what it was set to."""
+    import dataclasses
+    import json
+
+    import yaml
+
+    from omnicorpus.manifests.config import PipelineConfig
+
+    (tmp_path / "cv").mkdir()
+    changed: dict[str, dict] = {}
+    for group in dataclasses.fields(PipelineConfig):
+        if group.name in ("sources", "output"):
+            continue
+        for param in dataclasses.fields(group.default_factory()):  # type: ignore[misc]
+            default = getattr(group.default_factory(), param.name)  # type: ignore[misc]
+            if isinstance(default, bool):
+                value: object = not default
+            elif isinstance(default, int):
+                value = default + 1
+            elif isinstance(default, float):
+                value = default * 0.9 if param.name.endswith("threshold") else default * 1.1
+            elif isinstance(default, str):
+                value = default if param.name == "master" else default + "x"
+            elif default is None and "threshold" in param.name:
+                value = 0.3
+            elif default is None and param.name.endswith(("_db", "seconds")):
+                value = 5.0
+            else:
+                continue
+            changed.setdefault(group.name, {})[param.name] = value
+    assert changed["segment"]["max_pause_seconds"] == 3.3, "the pause VAD merging honours is a setting"
+    config = tmp_path / "omnicorpus.yaml"
+    config.write_text(yaml.safe_dump({"sources": [{"name": "cv", "layout": "common_voice", "path": "cv"}],
+                                      "output": "out", **changed}))
+    shown = subprocess.run([str(Path(sys.executable).with_name("omnicorpus")), "config", "show", str(config)],
+                           capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    effective = json.loads(shown.stdout)
+    for group, params in changed.items():
+        for name, value in params.items():
+            assert effective[group][name] == value, (group, name)

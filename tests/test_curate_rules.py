@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from omnicorpus.manifests.config import FilterParams
 from omnicorpus.manifests.schema import SEGMENTS
 from omnicorpus.manifests.tables import conform
-from omnicorpus.pipelines.config import FilterParams
 from omnicorpus.pipelines.dedup import dedup_spec
 from omnicorpus.pipelines.filter import filter_spec
 from omnicorpus.pipelines.stage import run_local

@@ -57,7 +57,7 @@ def test_a_full_disk_fails_the_run_and_the_next_run_takes_every_item(sample_corp
 def test_an_unwritable_audio_store_is_no_verdict_on_the_item(sample_corpus, tmp_path):
     """The stage itself: an OS error (here the output root is a file, so nothing can be written under it)
     raises EnvironmentFault instead of rejecting the item as undecodable."""
-    from omnicorpus.pipelines.config import IngestParams, PipelineConfig, SourceConfig
+    from omnicorpus.manifests.config import IngestParams, PipelineConfig, SourceConfig
     from omnicorpus.pipelines.ingest import ingest_spec, list_all
     from omnicorpus.pipelines.stage import EnvironmentFault, run_local
 

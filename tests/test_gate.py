@@ -206,7 +206,7 @@ def _break_a_member_behind_the_index(release: Path) -> str:
 
 
 def test_a_member_that_does_not_decode_fails_the_gate_and_its_group_is_rebuilt(pipeline_run, tmp_path):
-    from omnicorpus.pipelines.shard import group_index
+    from omnicorpus.manifests.layout import group_index
 
     cfg, report = pipeline_run
     out = tmp_path / "out"

@@ -18,10 +18,10 @@ import pytest
 import soundfile as sf
 import yaml
 
+from omnicorpus.corpus.audio import AudioDecodeError, decode_audio, encode_flac
 from omnicorpus.corpus.community import list_items as list_community
 from omnicorpus.corpus.intake import Limits, UnsafeSubmission, extract_archive
-from omnicorpus.pipelines.audio import AudioDecodeError, decode_audio, encode_flac
-from omnicorpus.pipelines.config import SourceConfig
+from omnicorpus.manifests.config import SourceConfig
 
 OMNICORPUS = str(Path(sys.executable).with_name("omnicorpus"))
 HEADER = ["file", "language", "speaker", "transcript", "consent", "consent_id", "license", "recording_date",

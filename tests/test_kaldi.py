@@ -24,14 +24,14 @@ import pytest
 import soundfile as sf
 
 from omnicorpus.corpus import commands, kaldi
+from omnicorpus.corpus.audio import AudioDecodeError, decode_audio
 from omnicorpus.corpus.commands import ARK, COMMAND, FILE, PIPE, CommandError, parse_rxfilename, run_command
 from omnicorpus.corpus.listing import ignored_files
 from omnicorpus.corpus.registry import list_source
+from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import item_id
 from omnicorpus.manifests.languages import UnknownLanguageError, to_language
 from omnicorpus.manifests.schema import SOURCE_ITEMS
-from omnicorpus.pipelines.audio import AudioDecodeError, decode_audio
-from omnicorpus.pipelines.config import SourceConfig
 
 RATE = 16000
 

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from omnicorpus.manifests.config import LangidParams
 from omnicorpus.manifests.languages import is_language
 from omnicorpus.manifests.schema import REJECTS, SEGMENTS, Reason, Stage
 from omnicorpus.manifests.tables import conform
-from omnicorpus.pipelines.config import LangidParams
 from omnicorpus.pipelines.langid import (
     CONFLATED,
     LID176_LABELS,

@@ -19,7 +19,7 @@ import soundfile as sf
 
 from omnicorpus.corpus.listing import ignored_files
 from omnicorpus.corpus.registry import list_source
-from omnicorpus.pipelines.config import SourceConfig
+from omnicorpus.manifests.config import SourceConfig
 
 
 def tone(seconds: float, rate: int) -> np.ndarray:

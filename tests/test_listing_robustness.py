@@ -23,8 +23,8 @@ import soundfile as sf
 
 from omnicorpus.corpus.listing import ignored_files
 from omnicorpus.corpus.registry import list_source
+from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import row_uri
-from omnicorpus.pipelines.config import SourceConfig
 
 CV_COLUMNS = ("client_id", "path", "sentence_id", "sentence", "sentence_domain", "up_votes", "down_votes", "age",
               "gender", "accents", "variant", "locale", "segment")

@@ -17,13 +17,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import soundfile as sf
 
+from omnicorpus.manifests.layout import table_uri
 from omnicorpus.manifests.lock import LOCK_NAME
 from omnicorpus.manifests.release import latest_release, open_release
 from omnicorpus.manifests.schema import RECORDINGS, REJECTS, SEGMENTS
 from omnicorpus.manifests.tables import read_table
 from omnicorpus.pipelines.ingest import list_sources
 from omnicorpus.pipelines.run import run_pipeline
-from omnicorpus.pipelines.table_store import table_uri
 
 
 def _manifest(sample_corpus: Path) -> dict:
@@ -120,8 +120,8 @@ def test_each_shard_sample_is_its_segment_span_of_the_recording(pipeline_run):
     """Shards copy the segment FLACs stored at segment time: the audio must be exactly the span."""
     import tarfile
 
+    from omnicorpus.corpus.audio import read_flac
     from omnicorpus.manifests.schema import SAMPLE_RATE, SEGMENTS
-    from omnicorpus.pipelines.audio import read_flac
 
     cfg, report = pipeline_run
     segments = {s["segment_id"]: s for s in read_table(table_uri(cfg.output, "accepted"), SEGMENTS).to_pylist()}

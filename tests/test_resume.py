@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from omnicorpus.manifests.layout import table_uri
 from omnicorpus.manifests.release import open_release
 from omnicorpus.manifests.schema import RECORDINGS, SEGMENTS
 from omnicorpus.manifests.tables import read_table
-from omnicorpus.pipelines.table_store import table_uri
 
 
 def _run_and_kill(cmd: list[str], when: Callable[[], bool], limit: float = 240.0) -> bool:

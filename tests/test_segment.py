@@ -9,11 +9,12 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from omnicorpus.corpus.audio import audio_metrics, decode_audio, encode_flac, read_flac
+from omnicorpus.manifests.config import SegmentParams
+from omnicorpus.manifests.layout import audio_store_path
 from omnicorpus.manifests.schema import RECORDINGS, SAMPLE_RATE
 from omnicorpus.manifests.tables import conform
 from omnicorpus.pipelines import vad
-from omnicorpus.pipelines.audio import audio_metrics, audio_store_path, decode_audio, encode_flac, read_flac
-from omnicorpus.pipelines.config import SegmentParams
 from omnicorpus.pipelines.segment import segment_spec
 from omnicorpus.pipelines.stage import run_local
 
@@ -32,7 +33,7 @@ def test_batched_vad_agrees_with_silero_on_the_sample_corpus(sample_corpus):
     import silero_vad
 
     audio = _sample_audio(sample_corpus)
-    params = vad.VadParams()
+    params = SegmentParams()
     names = list(audio)
     probs = vad.speech_probabilities([audio[n] for n in names])
     model = vad._model()

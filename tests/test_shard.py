@@ -13,11 +13,12 @@ import pytest
 import soundfile as sf
 import webdataset as wds
 
+from omnicorpus.corpus.audio import encode_flac, read_flac
 from omnicorpus.manifests.keys import segment_id
+from omnicorpus.manifests.layout import audio_store_path, group_index, segment_pack_path
 from omnicorpus.manifests.schema import SEGMENTS
 from omnicorpus.manifests.tables import conform
-from omnicorpus.pipelines.audio import audio_store_path, encode_flac, read_flac, segment_pack_path
-from omnicorpus.pipelines.shard import ShardTask, group_index, write_group_shards
+from omnicorpus.pipelines.shard import ShardTask, write_group_shards
 
 
 def _store_recording(root: Path, seconds: float, seed: int) -> tuple[str, str]:
@@ -202,7 +203,7 @@ def test_a_group_larger_than_task_bytes_is_written_by_several_tasks(pipeline_run
 
     import polars as pl
 
-    from omnicorpus.pipelines.config import ShardParams
+    from omnicorpus.manifests.config import ShardParams
     from omnicorpus.pipelines.shard import run_shards
     from omnicorpus.pipelines.table_store import read_df
 

@@ -18,9 +18,9 @@ import soundfile as sf
 
 from omnicorpus.corpus.listing import ignored_files
 from omnicorpus.corpus.registry import ADAPTERS, detect_layout, list_source
+from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import item_id
 from omnicorpus.manifests.schema import SOURCE_ITEMS
-from omnicorpus.pipelines.config import SourceConfig
 
 # --- helpers -----------------------------------------------------------------------------------------
 

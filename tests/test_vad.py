@@ -14,8 +14,8 @@ import soundfile as sf
 import soxr
 import torch
 
+from omnicorpus.manifests.config import SegmentParams
 from omnicorpus.pipelines import vad
-from omnicorpus.pipelines.vad import SegmentParams, VadParams
 
 SR = 16_000
 
@@ -98,7 +98,7 @@ def test_frame_agreement_with_silero(audio_set):
     model = vad._model()
     names = list(audio_set)
     streams = [audio_set[n] for n in names]
-    params = VadParams(threshold=0.5, min_speech_ms=250, min_silence_ms=100, speech_pad_ms=30)
+    params = SegmentParams(threshold=0.5, min_speech_ms=250, min_silence_ms=100, speech_pad_ms=30)
     probs = vad.speech_probabilities(streams, batch_streams=4)  # several groups
     agree = total = 0
     saw_speech = saw_none = 0
@@ -135,9 +135,9 @@ def test_speech_regions_equal_silero_from_same_probs(audio_set):
     x = audio_set["long_mixed"]
     (p,) = vad.speech_probabilities([x])
     for params in (
-        VadParams(),
-        VadParams(threshold=0.3, min_silence_ms=300, speech_pad_ms=100),
-        VadParams(threshold=0.7, neg_threshold=0.6, min_speech_ms=500, min_silence_ms=50, speech_pad_ms=0),
+        SegmentParams(),
+        SegmentParams(threshold=0.3, min_silence_ms=300, speech_pad_ms=100),
+        SegmentParams(threshold=0.7, neg_threshold=0.6, min_speech_ms=500, min_silence_ms=50, speech_pad_ms=0),
     ):
         ref = get_speech_timestamps_from_probs(
             p.tolist(),
@@ -252,7 +252,7 @@ def test_plan_segments_splits_overlong_region():
 
 
 def test_trim_span(audio_set, utterances):
-    params = VadParams()
+    params = SegmentParams()
     silent = audio_set["silent"]
     (p,) = vad.speech_probabilities([silent])
     assert vad.speech_regions(p, len(silent), params) == []

@@ -59,15 +59,17 @@ class IngestParams:
 
 @dataclass(frozen=True)
 class SegmentParams:
-    """silero-vad and the long-form cutting policy."""
+    """silero-vad (its hysteresis parameters, as silero names them) and the long-form cutting policy."""
 
     threshold: float = 0.5
+    neg_threshold: float | None = None  # default threshold - 0.15 (at least 0.01), as silero
     min_speech_ms: int = 250
     min_silence_ms: int = 100
     speech_pad_ms: int = 30
     min_seconds: float = 1.0
     max_seconds: float = 30.0
-    target_seconds: float = 15.0
+    target_seconds: float = 15.0  # merge neighbouring regions up to about this length
+    max_pause_seconds: float = 3.0  # never merge across a longer pause (a segment should not carry long silences)
     batch_streams: int = 64
 
 

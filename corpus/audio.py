@@ -71,7 +71,6 @@ __all__ = [
     "AudioMetrics",
     "DecodedAudio",
     "audio_metrics",
-    "audio_store_path",
     "decode_audio",
     "encode_flac",
     "max_frames",
@@ -111,7 +110,6 @@ _UNCOMPRESSED = ("pcm_", "float", "double", "ulaw", "alaw", "adpcm", "ima_adpcm"
 _SF_UNKNOWN_FRAMES = 0x7FFFFFFFFFFFFFFF
 _RESAMPLE_QUALITY = "HQ"
 _METRICS_CHUNK = 1 << 20
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 #: Errors the decoders raise for bad input (LibsndfileError is a RuntimeError; FFmpegError a ValueError).
 _DECODER_ERRORS = (RuntimeError, ValueError, EOFError, OSError, av.error.FFmpegError)
 
@@ -788,22 +786,3 @@ def read_flac(data_or_path: bytes | str | PathLike | IO[bytes]) -> np.ndarray:
     return pcm.astype(np.float32) * np.float32(1.0 / 32768)
 
 
-def _require_sha256(text: str) -> None:
-    if not _SHA256_RE.match(text or ""):
-        raise ValueError(f"not a lowercase hex SHA-256: {text!r}")
-
-
-def audio_store_path(pcm_sha256: str) -> str:
-    """Relative path in the content-addressed audio store: 'audio/ab/cd/<sha>.flac'."""
-    _require_sha256(pcm_sha256)
-    return f"audio/{pcm_sha256[:2]}/{pcm_sha256[2:4]}/{pcm_sha256}.flac"
-
-
-def segment_pack_path(sha256: str) -> str:
-    """Relative path of a pack of segment FLACs, named by the SHA-256 of its bytes: 'audio/segments/ab/<sha>.pack'.
-
-    A pack is the FLAC files of the segments of one batch of recordings, concatenated; a segment names its
-    pack, offset and size. Sharding then copies bytes instead of decoding recordings and encoding spans.
-    """
-    _require_sha256(sha256)
-    return f"audio/segments/{sha256[:2]}/{sha256}.pack"

@@ -1,0 +1,78 @@
+"""The output layout: where everything a run writes under its output root lives, named in one place.
+
+    OUT/audio/ab/cd/<pcm sha256>.flac                      audio_store_path
+    OUT/audio/segments/ab/<sha256>.pack                    segment_pack_path
+    OUT/tables/<table>/                                    table_uri
+    OUT/shards/<lang>/<corpus>/<split>/<digest>-NNNNNN.tar
+    OUT/shards/<lang>/<corpus>/<split>/<digest>.{shards,utterances}.arrow   group_index
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from omnicorpus.manifests import storage
+
+log = logging.getLogger(__name__)
+
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def table_uri(root: str, table: str) -> str:
+    """The folder of a stage table under an output root (a local path or a storage URI)."""
+    return storage.join(root, "tables", table)
+
+
+def _require_sha256(text: str) -> None:
+    if not _SHA256_RE.match(text or ""):
+        raise ValueError(f"not a lowercase hex SHA-256: {text!r}")
+
+
+def audio_store_path(pcm_sha256: str) -> str:
+    """Relative path in the content-addressed audio store: 'audio/ab/cd/<sha>.flac'."""
+    _require_sha256(pcm_sha256)
+    return f"audio/{pcm_sha256[:2]}/{pcm_sha256[2:4]}/{pcm_sha256}.flac"
+
+
+def segment_pack_path(sha256: str) -> str:
+    """Relative path of a pack of segment FLACs, named by the SHA-256 of its bytes: 'audio/segments/ab/<sha>.pack'.
+
+    A pack is the FLAC files of the segments of one batch of recordings, concatenated; a segment names its
+    pack, offset and size. Sharding then copies bytes instead of decoding recordings and encoding spans.
+    """
+    _require_sha256(sha256)
+    return f"audio/segments/{sha256[:2]}/{sha256}.pack"
+
+
+def group_index(shard_path: str) -> tuple[str, str]:
+    """(shards, utterances) index files (Arrow IPC) of the group a shard belongs to; the shards file is written
+    last, so its presence means the group is whole."""
+    folder, name = shard_path.rsplit("/", 1)
+    stem = f"{folder}/{name.split('-')[0]}"
+    return f"{stem}.shards.arrow", f"{stem}.utterances.arrow"
+
+
+def forget_groups(root: Path, release_dir: Path, shard_paths: list[str]) -> list[str]:
+    """Remove the index of each group these shards (paths relative to `release_dir`) belong to, so that the
+    next run writes the group again from its segments instead of trusting its files. Shards outside
+    `root/shards/` are left alone. The tars stay (another release may point at them) until the rebuild
+    replaces them atomically. Returns the indexes removed, relative to `root`."""
+    root = Path(root).resolve()
+    removed = []
+    for path in shard_paths:
+        shard = (Path(release_dir) / path).resolve()
+        if not shard.is_relative_to(root / "shards"):
+            log.warning("shard %s is not under %s: not rebuilt", shard, root / "shards")
+            continue
+        for index in group_index(shard.relative_to(root).as_posix()):
+            target = root / index
+            if target.exists():
+                target.unlink()
+                removed.append(index)
+        storage.fsync_dir(shard.parent)
+    if removed:
+        log.warning("%d damaged shard(s): group indexes removed, the next run rebuilds them: %s",
+                    len(shard_paths), ", ".join(removed))
+    return sorted(set(removed))
