@@ -5,11 +5,14 @@
     OUT/tables/<table>/                                    table_uri
     OUT/shards/<lang>/<corpus>/<split>/<digest>-NNNNNN.tar
     OUT/shards/<lang>/<corpus>/<split>/<digest>.{shards,utterances}.arrow   group_index
+    OUT/releases/<id>/                                     releases_dir
+    OUT/quality/<id>/{verdict.json,data_docs/,report.html} quality_dir
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -18,6 +21,16 @@ from omnicorpus.manifests import storage
 log = logging.getLogger(__name__)
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def releases_dir(root: str | os.PathLike[str]) -> Path:
+    """The folder of an output root's releases (and of its `latest` pointer and release id counter)."""
+    return Path(root) / "releases"
+
+
+def quality_dir(root: str | os.PathLike[str], release_id: str) -> Path:
+    """Where a release's quality results go: the gate's verdict and Data Docs, the HTML report."""
+    return Path(root) / "quality" / release_id
 
 
 def table_uri(root: str, table: str) -> str:

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.languages import UNDETERMINED
+from omnicorpus.manifests.layout import releases_dir
 from omnicorpus.manifests.schema import REJECTS, SCHEMA_VERSION, SHARDS, SUMMARY, UTTERANCES
 from omnicorpus.manifests.tables import conform, read_table, to_parquet_bytes
 
@@ -48,10 +49,6 @@ class Release:
         from omnicorpus.manifests.schema import TABLES
 
         return read_table(self.path / f"{name}.parquet", TABLES[name])
-
-
-def releases_dir(root: str | os.PathLike[str]) -> Path:
-    return Path(root) / "releases"
 
 
 def latest_release(root: str | os.PathLike[str]) -> Release | None:

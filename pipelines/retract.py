@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 import pyarrow.compute as pc
 
 from omnicorpus.manifests.config import PipelineConfig
+from omnicorpus.manifests.layout import releases_dir
 from omnicorpus.manifests.lock import holds_output_lock
-from omnicorpus.manifests.release import latest_release, open_release, releases_dir
+from omnicorpus.manifests.release import latest_release, open_release
 from omnicorpus.manifests.schema import Reason
 from omnicorpus.pipelines.run import make_release
 

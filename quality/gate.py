@@ -41,7 +41,7 @@ from great_expectations.data_context.types.base import (  # noqa: E402
     ProgressBarsConfig,
 )
 
-from omnicorpus.manifests.layout import forget_groups
+from omnicorpus.manifests.layout import forget_groups, quality_dir
 from omnicorpus.manifests.release import open_release  # noqa: E402
 from omnicorpus.manifests.schema import TABLES  # noqa: E402
 from omnicorpus.quality.suites import (  # noqa: E402
@@ -107,7 +107,7 @@ class Verdict:
 def default_docs_dir(release_dir: Path, release_id: str, output_root: Path | None = None) -> Path:
     """`<output root>/quality/<release id>/data_docs` (the output root: the release folder's grandparent)."""
     root = output_root if output_root is not None else Path(release_dir).parent.parent
-    return Path(root) / "quality" / release_id / "data_docs"
+    return quality_dir(root, release_id) / "data_docs"
 
 
 def validate_release(release_dir: Path, *, output_root: Path | None = None, docs_dir: Path | None = None,
