@@ -64,8 +64,8 @@ def make_release(work: Path, scale: int, seed: int) -> Path:
 
 def extract_flacs(release: Path, folder: Path) -> list[tuple[Path, str, float]]:
     """(file, text, seconds) of every labelled training utterance, its FLAC member written to `folder`."""
-    from omnicorpus.model.data import labelled_utterances
     from omnicorpus.model.manifest import shard_uri
+    from omnicorpus.model.sampler import labelled_utterances
 
     fresh_dir(folder)
     utts = labelled_utterances(release, "train")
@@ -82,7 +82,8 @@ def extract_flacs(release: Path, folder: Path) -> list[tuple[Path, str, float]]:
 
 
 def bench_ours(release: Path, samples: int, max_seconds: float, workers: int) -> float:
-    from omnicorpus.model.data import LoaderConfig, TrainLoader
+    from omnicorpus.model.data import TrainLoader
+    from omnicorpus.model.sampler import LoaderConfig
     from omnicorpus.model.vocab import vocab_for_release
 
     vocab = vocab_for_release(release)

@@ -20,7 +20,7 @@ import dataclasses
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from omnicorpus.model.data import LoaderConfig
+from omnicorpus.model.sampler import LoaderConfig
 from omnicorpus.model.wav2vec2 import Wav2Vec2Config, get_config
 
 

@@ -15,16 +15,8 @@ import polars as pl
 import pytest
 import torch
 
-from omnicorpus.model.data import (
-    EvalLoader,
-    LoaderConfig,
-    SlotPlanner,
-    TrainIndex,
-    TrainLoader,
-    TrainStream,
-    slot_streams,
-    worker_batches,
-)
+from omnicorpus.model.data import EvalLoader, TrainLoader, TrainStream
+from omnicorpus.model.sampler import LoaderConfig, SlotPlanner, TrainIndex, slot_streams, worker_batches
 from omnicorpus.model.vocab import Vocab, vocab_for_release
 
 
