@@ -44,12 +44,12 @@ class Published:
         return self.verdict.passed
 
 
-def gate(release_dir: Path, verdict: Verdict | None, *, full: bool = False) -> tuple[Verdict, Path]:
+def gate(release_dir: Path, verdict: Verdict | None) -> tuple[Verdict, Path]:
     """The verdict of a release (`verdict`, when make_release just validated it; else the gate runs now, on
     the release in its output root) and its HTML report, written beside its quality results."""
     if verdict is None:
         made = open_release(release_dir)
-        verdict = validate_release(made.path, output_root=output_root_of(made), full=full)
+        verdict = validate_release(made.path, output_root=output_root_of(made))
     return verdict, write_report(release_dir, verdict=verdict.as_dict())
 
 

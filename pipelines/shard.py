@@ -158,7 +158,6 @@ class _SegmentAudio:
         self.root = root
         self.packs = storage.RangeReader()
         self.recording: tuple[str | None, Any] = (None, None)
-        self.repaired = 0  # segments whose pack was damaged and that were cut again from their recording
 
     def flac(self, seg: dict[str, Any]) -> bytes:
         """The segment's FLAC bytes, checked against its flac_sha256 (segments from before checksums are
@@ -177,7 +176,6 @@ class _SegmentAudio:
                 return data
             log.warning("segment %s: its FLAC in %s is damaged (%s); cutting it again from %s", seg["segment_id"],
                         seg["flac_pack"], problem or "SHA-256 differs", seg["audio_path"])
-            self.repaired += 1
         data = self._cut(seg)
         if expected is not None and hashlib.sha256(data).hexdigest() != expected:
             raise EnvironmentFault(f"segment {seg['segment_id']}: the audio store is damaged: neither its pack "

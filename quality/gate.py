@@ -117,7 +117,7 @@ def validate_release(release_dir: Path, *, output_root: Path | None = None, docs
     decode every member of every shard (else of a sample, suites.decode_sample).
 
     With `output_root`, a shard whose bytes on disk fail (size, SHA-256, a member that does not read or
-    decode) has its group's index removed (`pipelines.shard.forget_groups`): the index is what lets a run
+    decode) has its group's index removed (`manifests.layout.forget_groups`): the index is what lets a run
     trust and reuse a group's shards, so the next run rebuilds that group from its segments, byte for byte
     what it should have been, instead of serving the damaged file to every later release."""
     start = time.perf_counter()
