@@ -46,7 +46,7 @@ from omnicorpus.corpus.listing import (
 )
 from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import UnsafeIdentifier, check_identifier
-from omnicorpus.manifests.schema import Reason
+from omnicorpus.manifests.schema import ListingProblem, Reason
 
 LAYOUT = "community"
 METADATA = "metadata.csv"
@@ -73,7 +73,7 @@ def submission_dirs(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def _outside(listing: Listing, sub: Path, value: str, where: str) -> str | None:
+def _outside(listing: Listing, sub: Path, value: str, where: str) -> ListingProblem | None:
     """A `path_outside_source` listing_error when a row's file, as written, is absolute or leads out of the
     submission folder (out of the source: Listing.outside; or into another submission of it)."""
     problem = listing.outside(sub, value, where)
@@ -146,10 +146,11 @@ def _list_submission(listing: Listing, sub: Path, files: FileIndex, today: datet
                     invalid.append(f"file {file_value!r} resolves outside the submission folder")
                     uri, exists = line_uri(metadata.absolute(), lineno), False
         transcript = row.get("transcript")
-        text_problem = None
+        text_problem: ListingProblem | None = None
         if transcript is not None and not is_clean(transcript):
             transcript = None
             text_problem = error(Reason.TRANSCRIPT_NOT_UTF8, f"{where}: transcript is not valid UTF-8")
+        problem: ListingProblem | None
         if consent == "no":
             problem = error(Reason.NO_CONSENT, f"{where}: consent is {row['consent']!r}")
         elif outside:

@@ -87,7 +87,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 
@@ -114,7 +114,7 @@ from omnicorpus.corpus.listing import (
     text_value,
 )
 from omnicorpus.manifests.config import SourceConfig
-from omnicorpus.manifests.schema import Reason
+from omnicorpus.manifests.schema import ListingProblem, Reason
 
 LAYOUT = "folder"
 PATH_COLUMNS = toolkits.PATH_COLUMNS
@@ -356,7 +356,7 @@ def _add_row(ctx: _Context, where: str, fallback_uri: str, row: dict[str, Any], 
     problems: list[str] = []
     text_key = first_key(row, dialect.texts)
     raw_text = _text(row.get(text_key)) if text_key else None
-    transcript_problem = None
+    transcript_problem: ListingProblem | None = None
     if raw_text is not None and not is_clean(raw_text):
         raw_text = None
         transcript_problem = error(Reason.TRANSCRIPT_NOT_UTF8, f"{where}: {text_key} is not valid UTF-8")
@@ -415,6 +415,7 @@ def _add_row(ctx: _Context, where: str, fallback_uri: str, row: dict[str, Any], 
                         meta=meta, listing_error=outside)
             return
     uri, exists = ctx.files.resolve(os.path.join(ctx.base, path_value))
+    problem: ListingProblem | None
     if not exists:
         problem = error(Reason.MISSING_FILE, f"{uri} (listed in {where})")
     elif offset_problem:
@@ -431,7 +432,7 @@ def _table_rows(manifest: Path) -> Iterator[tuple[int, dict[str, Any] | None, st
     suffix = toolkits.manifest_suffix(manifest.name)
     if suffix in (".csv", ".tsv"):
         delimiter = "\t" if suffix == ".tsv" else ","
-        quoting = csv.QUOTE_NONE if suffix == ".tsv" else csv.QUOTE_MINIMAL
+        quoting: Literal[0, 1, 2, 3] = csv.QUOTE_NONE if suffix == ".tsv" else csv.QUOTE_MINIMAL
         _, rows = read_csv_rows(manifest, delimiter=delimiter, quoting=quoting)
         return ((n, row, None) for n, row in rows)
     return toolkits.iter_json_lines(manifest)
@@ -512,7 +513,7 @@ def _read_ljspeech(ctx: _Context) -> None:
             continue
         index = 2 if len(fields) == 3 and fields[2].strip() else 1
         raw_text: str | None = fields[index] or None
-        problem = None
+        problem: ListingProblem | None = None
         meta: dict[str, Any] = {"manifest": manifest.name, "line": lineno}
         if index == 2 and fields[1] != fields[2]:
             meta["transcription"] = printable(fields[1])
@@ -540,7 +541,7 @@ _READERS: dict[str, Callable[[_Context], None]] = {
 
 # --- sidecars --------------------------------------------------------------------------------------
 
-def _sidecar_json(path: str) -> tuple[dict[str, Any], str | None]:
+def _sidecar_json(path: str) -> tuple[dict[str, Any], ListingProblem | None]:
     """The sidecar object (strings decoded leniently) and a problem when it is not a JSON object."""
     try:
         with open(path, "rb") as f:
@@ -557,7 +558,7 @@ def _sidecar_item(files: FileIndex, dirpath: str, stem: str, names: set[str]) ->
     regular file, such as a symlink loop or a FIFO, is never opened: a listing_error)."""
     raw_text = language = speaker = None
     split: str | None = "train"
-    text_problem = None
+    text_problem: ListingProblem | None = None
     problems: list[str] = []
     meta: dict[str, Any] | None = None
     if stem + ".txt" in names:
@@ -569,7 +570,7 @@ def _sidecar_item(files: FileIndex, dirpath: str, stem: str, names: set[str]) ->
                 raw_text, text_problem = read_text_file(txt)
             except OSError as exc:
                 text_problem = error(Reason.LISTING_ERROR, f"{txt}: {exc}")
-    json_problem = None
+    json_problem: ListingProblem | None = None
     if stem + ".json" in names:
         side = os.path.join(dirpath, stem + ".json")
         meta = {"sidecar": stem + ".json"}
@@ -646,7 +647,7 @@ def walk_tree(listing: Listing, root: Path, files: FileIndex, read: set[str],
     return count
 
 
-def audio_problem(files: FileIndex, path: str, exists: bool) -> str | None:
+def audio_problem(files: FileIndex, path: str, exists: bool) -> ListingProblem | None:
     """A missing_file listing_error for an audio file found in a folder listing that is no regular file (a
     symlink loop, a dangling symlink, a FIFO...): None when it is one."""
     if exists:

@@ -48,7 +48,7 @@ from omnicorpus.corpus.listing import (
 )
 from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import row_uri
-from omnicorpus.manifests.schema import Reason
+from omnicorpus.manifests.schema import ListingProblem, Reason
 
 LAYOUT = "hf_parquet"
 AUDIO = "audio"
@@ -249,9 +249,9 @@ def _list_rows(listing: Listing, pf: pq.ParquetFile, path: Path, root: Path, fil
     for col, integers in ((text_col, False), (lang_col, False), (script_col, False), (spk_col, True),
                           (id_col, True), (split_col, False)):
         if col:
-            problem = _type_problem(path, col, schema.field(col).type, integers)
-            if problem:
-                bad_columns[col] = problem
+            type_problem = _type_problem(path, col, schema.field(col).type, integers)
+            if type_problem:
+                bad_columns[col] = type_problem
     wanted = [c for c in (text_col, lang_col, script_col, spk_col, id_col, split_col) if c and c not in bad_columns]
     audio_type = schema.field(AUDIO).type
     has_path = kind == "path" or audio_type.get_field_index("path") >= 0
@@ -293,7 +293,7 @@ def _list_rows(listing: Listing, pf: pq.ParquetFile, path: Path, root: Path, fil
             paths = [None] * n
         for i in range(n):
             row = row0 + i
-            problem = None
+            problem: ListingProblem | None = None
             audio_path = paths[i]
             meta: dict[str, Any] = {"parquet": file_str, "row": row}
             if audio_path:
@@ -326,7 +326,7 @@ def _list_rows(listing: Listing, pf: pq.ParquetFile, path: Path, root: Path, fil
             language = other[lang_col][i] if lang_col else None
             if language and script_col and other[script_col][i]:
                 language = f"{language}_{other[script_col][i]}"
-            split = split_default
+            split: str | None = split_default
             if split_col and other[split_col][i] is not None:
                 split = normalize_split(other[split_col][i])
                 if split is None and problem is None:

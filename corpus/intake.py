@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 import shutil
 import stat
 import struct
@@ -40,7 +39,7 @@ from omnicorpus.corpus.community import list_items as list_community
 from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import UnsafeIdentifier, check_identifier
 from omnicorpus.manifests.layout import table_uri
-from omnicorpus.manifests.schema import RECORDINGS
+from omnicorpus.manifests.schema import RECORDINGS, item_meta, problem_text
 from omnicorpus.manifests.tables import read_table
 
 
@@ -252,7 +251,7 @@ def add_submission(submission: Path, community: SourceConfig, *, output_root: Pa
         for item in items:
             line = _line_of(item)
             if item["listing_error"]:
-                errors.append(f"line {line}: {item['listing_error']}")
+                errors.append(f"line {line}: {problem_text(item['listing_error'])}")
                 continue
             try:
                 audio = decode_audio(Path(item["source_uri"]).read_bytes())
@@ -285,7 +284,7 @@ def _metadata_rows(root: Path) -> list[dict[str, str]]:
 
 
 def _line_of(item: dict) -> int:
-    return int(json.loads(item["meta"] or "{}").get("line", 0))
+    return int(item_meta(item["meta"]).get("line", 0))
 
 
 def _rewrite_metadata(root: Path, drop_lines: set[int]) -> None:

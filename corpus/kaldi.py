@@ -43,6 +43,7 @@ import math
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -60,7 +61,7 @@ from omnicorpus.corpus.listing import (
     walk,
 )
 from omnicorpus.manifests.config import SourceConfig
-from omnicorpus.manifests.schema import Reason
+from omnicorpus.manifests.schema import ListingProblem, Reason
 
 LAYOUT = "kaldi"
 _WS = re.compile(rb"[ \t]+")
@@ -108,7 +109,8 @@ def _read_table(path: Path) -> dict[bytes, tuple[int, bytes]]:
 class _Recording:
     __slots__ = ("uri", "problem", "meta", "channel")
 
-    def __init__(self, uri: str, problem: str | None, meta: dict[str, object], channel: int | None = None) -> None:
+    def __init__(self, uri: str, problem: ListingProblem | None, meta: dict[str, object],
+                 channel: int | None = None) -> None:
         self.uri, self.problem, self.meta, self.channel = uri, problem, meta, channel
 
 
@@ -217,7 +219,7 @@ def _list_data_dir(listing: Listing, data_dir: Path, files: FileIndex) -> None:
             recordings[reco] = _recording(data_dir, lineno, rx, files, listing.source)
         return recordings.get(reco)
 
-    def transcript(utt: bytes) -> tuple[str | None, str | None]:
+    def transcript(utt: bytes) -> tuple[str | None, ListingProblem | None]:
         if utt not in texts:
             return None, None
         lineno, raw = texts[utt]
@@ -226,7 +228,7 @@ def _list_data_dir(listing: Listing, data_dir: Path, files: FileIndex) -> None:
             return None, error(Reason.TRANSCRIPT_NOT_UTF8, f"{text_path} line {lineno}: not valid UTF-8")
         return text, None
 
-    def fields(utt: bytes) -> dict[str, object]:
+    def fields(utt: bytes) -> dict[str, Any]:
         speaker = _id(spk[utt][1].strip()) if utt in spk else None
         lang = _id(langs[utt][1].strip()) if utt in langs else dir_lang
         return {"speaker_raw": speaker, "language_raw": lang, "split": split}

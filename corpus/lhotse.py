@@ -54,7 +54,7 @@ from omnicorpus.corpus.listing import (
     text_value,
 )
 from omnicorpus.manifests.config import SourceConfig
-from omnicorpus.manifests.schema import Reason
+from omnicorpus.manifests.schema import ListingProblem, Reason
 
 LAYOUT = "lhotse"
 KINDS = ("recordings", "supervisions", "cuts")
@@ -201,7 +201,7 @@ def _pick_source(rec: dict[str, Any], wanted: list[int] | None
 
 
 def _audio(run: _Run, rec: _Recording, src: dict[str, Any] | None, where: str
-           ) -> tuple[str, str | None]:
+           ) -> tuple[str, ListingProblem | None]:
     """(source_uri, problem) of a recording's source: the resolved file, or the manifest line."""
     if src is None:
         return rec.uri, error(Reason.LISTING_ERROR, f"{rec.where}: the recording has no sources")
@@ -230,7 +230,7 @@ def _add_supervision(run: _Run, rec: _Recording, sup: dict[str, Any], where: str
                      ) -> None:
     problems: list[str] = []
     text = text_value(sup.get("text"))
-    text_problem = None
+    text_problem: ListingProblem | None = None
     if text is not None and not is_clean(text):
         text = None
         text_problem = error(Reason.TRANSCRIPT_NOT_UTF8, f"{where}: text is not valid UTF-8")

@@ -54,7 +54,7 @@ from omnicorpus.corpus.listing import (
     strip_eol,
 )
 from omnicorpus.manifests.config import SourceConfig
-from omnicorpus.manifests.schema import Reason
+from omnicorpus.manifests.schema import ListingProblem, Reason
 
 LAYOUT = "librispeech"
 #: LibriSpeech chapter transcript: `<spk>-<ch>.trans.txt`.
@@ -340,7 +340,7 @@ class _Lister:
             target = os.path.normpath(os.path.join(audio, parts[0], parts[1])) if len(parts) >= 3 else audio
             self.add_named(utt_name, target, default_ext, where_line, listing_error=problem, **row)
 
-    def read_text(self, dirpath: str, name: str) -> tuple[str | None, str | None]:
+    def read_text(self, dirpath: str, name: str) -> tuple[str | None, ListingProblem | None]:
         """`read_text_file` of a per-utterance text, which is never opened when it is no regular file (a
         symlink loop, a dangling symlink, a FIFO): a listing_error then."""
         path = os.path.join(dirpath, name)

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import item_id
-from omnicorpus.manifests.schema import SOURCE_ITEMS, SPLITS, Reason
+from omnicorpus.manifests.schema import SOURCE_ITEMS, SPLITS, ListingProblem, Reason
 from omnicorpus.manifests.tables import conform
 
 #: Extensions (lowercase, with the dot) of the audio files adapters list.
@@ -106,9 +106,9 @@ def is_iso_date(value: str) -> bool:
     return True
 
 
-def error(reason: Reason | str, detail: str) -> str:
-    """A listing_error value: `<reason>: <detail>`, on one line."""
-    return f"{Reason(reason).value}: {printable(' '.join(str(detail).split()))}"
+def error(reason: Reason | str, detail: str) -> ListingProblem:
+    """A listing_error value: the reason and its detail on one printable line."""
+    return {"reason": Reason(reason).value, "detail": printable(" ".join(str(detail).split()))}
 
 
 def line_uri(path: str | os.PathLike[str], lineno: int) -> str:
@@ -189,7 +189,7 @@ def printable(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def read_text_file(path: str | os.PathLike[str]) -> tuple[str | None, str | None]:
+def read_text_file(path: str | os.PathLike[str]) -> tuple[str | None, ListingProblem | None]:
     """(text, problem) of a whole transcript file: the text without its final line ending, or None and
     a `transcript_not_utf8` listing_error naming the file and the line of the first bad byte."""
     with open(path, "rb") as f:
@@ -472,7 +472,7 @@ def require_dir(path: str | os.PathLike[str], layout: str) -> Path:
     return p
 
 
-def checked_uri(path: str) -> tuple[str, str | None]:
+def checked_uri(path: str) -> tuple[str, ListingProblem | None]:
     """A path that is safe to put in Arrow (valid UTF-8) and a listing_error when it is not."""
     if is_clean(path):
         return path, None
@@ -545,7 +545,7 @@ class Listing:
             text = printable(os.fsdecode(path))
             self._ignored_examples.append(text[len(self._root):] if text.startswith(self._root) else text)
 
-    def outside(self, base: str | os.PathLike[str], declared: str, where: str) -> str | None:
+    def outside(self, base: str | os.PathLike[str], declared: str, where: str) -> ListingProblem | None:
         """A `path_outside_source` listing_error when an audio path as a manifest writes it is absolute or,
         joined to `base`, leads out of the source folder (`..`); None when it stays inside. Judged on the
         path as written (symlinks inside the source are the source's own), so it is checked before any
@@ -563,7 +563,7 @@ class Listing:
 
     def add(self, source_uri: str, *, start: float | None = None, end: float | None = None,
             channel: int | None = None, raw_text: str | None = None, speaker_raw: str | None = None,
-            split: str | None = "train", language_raw: str | None = None, listing_error: str | None = None,
+            split: str | None = "train", language_raw: str | None = None, listing_error: ListingProblem | None = None,
             meta: Mapping[str, Any] | None = None, labelled: bool | None = None,
             license: str | None = None) -> None:
         src = self.source

@@ -30,7 +30,7 @@ from omnicorpus.manifests import storage
 from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import speaker_pseudonym
 from omnicorpus.manifests.lock import output_lock
-from omnicorpus.manifests.schema import SEGMENTS
+from omnicorpus.manifests.schema import SEGMENTS, item_meta
 from omnicorpus.manifests.tables import read_table
 
 
@@ -74,10 +74,6 @@ class WithdrawalMatch:
     note: str = ""  # how a name was matched, when not exactly
 
 
-def _meta(value: str | None) -> dict[str, Any]:
-    return json.loads(value) if value else {}
-
-
 def _one(wanted: str, known: set[str], what: str, where: str) -> tuple[str, str]:
     """The spelling of `wanted` among `known` (exact, else case-insensitive), and a note when not exact."""
     if wanted in known:
@@ -99,7 +95,7 @@ def match_withdrawal(source: SourceConfig, output_root: str | os.PathLike[str], 
     if (speaker is None) == (submission is None):
         raise WithdrawalError("withdraw either a --speaker or a --submission, not both")
     items = list_items(source).select(["speaker_raw", "meta"]).to_pylist()
-    metas = [(row["speaker_raw"], _meta(row["meta"])) for row in items]
+    metas = [(row["speaker_raw"], item_meta(row["meta"])) for row in items]
     stored, note = _one(partner, {str(m["partner"]) for _, m in metas if m.get("partner")}, "partner",
                         f"in community source {source.name}")
     mine = [(spk, m) for spk, m in metas if m.get("partner") == stored]
@@ -111,13 +107,14 @@ def match_withdrawal(source: SourceConfig, output_root: str | os.PathLike[str], 
         target, more = _one(submission, {str(m["submission"]) for _, m in mine if m.get("submission")},
                             "submission", f"of partner {stored}")
         named = [1 for _, m in mine if m.get("submission") == target]
+    # segments carry the speaker's pseudonym, never the partner's own id
+    probed = target if speaker is None else speaker_pseudonym(source.name, target, salt) or target
     probe = Withdrawal(corpus=source.name, partner=stored, kind="speaker" if speaker is not None else "submission",
-                       target=speaker_pseudonym(source.name, target, salt) if speaker is not None else target,
-                       recorded="")
+                       target=probed, recorded="")
     accepted = read_table(Path(output_root) / "tables" / "accepted", SEGMENTS)
     accepted = accepted.filter(pc.equal(accepted.column("corpus"), source.name))
     keys = [seg["segment_id"] for seg in accepted.select(["segment_id", "corpus", "speaker", "meta"]).to_pylist()
-            if probe.matches(seg, _meta(seg["meta"]))]
+            if probe.matches(seg, item_meta(seg["meta"]))]
     latest = latest_release(output_root)
     in_latest = 0
     if latest is not None and keys:

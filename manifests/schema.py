@@ -7,13 +7,16 @@ and into release.json, so a reader can refuse a table it does not understand.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
+from typing import Any, TypedDict
 
 import pyarrow as pa
 
 SCHEMA_VERSION = "1.5"  # 1.1: utterances carry lid_language, lid_prob; 1.2: and partner; 1.3: segment FLAC;
 # 1.4: source items and recordings carry the channel read, recordings their item_version; `und` replaces null;
-# 1.5: segments carry the SHA-256 of their FLAC
+# 1.5: segments carry the SHA-256 of their FLAC. (Source items live in memory only, never in a stored table:
+# their listing_error becoming a struct changed no file.)
 
 #: Audio inside the platform is always mono at this rate (the Omnilingual storage convention).
 SAMPLE_RATE = 16_000
@@ -109,6 +112,27 @@ META = _f("meta", pa.string(), "JSON object of source-specific provenance (conse
 ITEM_VERSION = _f("item_version", pa.string(),
                   "Digest of the item's listing row and the ingest parameters: a change re-ingests the item")
 
+class ListingProblem(TypedDict):
+    """Why a listed item cannot be ingested as it stands: a Reason value and the words that explain it."""
+
+    reason: str
+    detail: str
+
+
+def problem_text(problem: ListingProblem | None) -> str | None:
+    """A listing problem as a person reads it, `<reason>: <detail>` (None for none)."""
+    return None if problem is None else f"{problem['reason']}: {problem['detail']}"
+
+
+#: The Arrow type of a ListingProblem (a source item's `listing_error`; null when the item is fine).
+LISTING_PROBLEM = pa.struct([pa.field("reason", pa.string(), False), pa.field("detail", pa.string(), False)])
+
+
+def item_meta(value: str | None) -> dict[str, Any]:
+    """The `meta` column's JSON object as a dict (empty for null): every reader of `meta` goes through here."""
+    return json.loads(value) if value else {}
+
+
 #: What a corpus adapter lists: one row per item (a file, or a span of a file for segment layouts).
 SOURCE_ITEMS = _schema(
     "source_items",
@@ -126,7 +150,8 @@ SOURCE_ITEMS = _schema(
     LANGUAGE_RAW,
     LICENSE,
     LABELLED,
-    _f("listing_error", pa.string(), "A problem found while listing (undecodable transcript, ...)"),
+    _f("listing_error", LISTING_PROBLEM, "A problem found while listing (undecodable transcript, ...): its reason "
+                                         "(a rejects reason code) and detail; null when the item is fine"),
     META,
 )
 

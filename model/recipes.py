@@ -17,6 +17,7 @@ language) 600 steps only reach the all-blank stage (CER 1.0 against 3.5 untraine
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -40,7 +41,7 @@ class Recipe:
     steps: int = 100_000
     warmup_steps: int = 8_000
     final_lr_scale: float = 0.05
-    # data (see model.data)
+    # data: what the sampler draws (model.sampler.LoaderConfig)
     max_seconds_per_batch: float = 200.0
     max_batch_size: int | None = None
     min_utterance_seconds: float = 0.0
@@ -120,6 +121,25 @@ RECIPES: dict[str, Recipe] = {
         name="ctc-7b", model="7b", model_overrides=_FINETUNE_REG, final_dropout=0.1, lr=1e-5,
         steps=100_000, warmup_steps=8_000, max_seconds_per_batch=60.0, grad_accum=4, num_workers=6),
 }
+
+
+def parse_overrides(items: list[str], languages: list[str] | None = None) -> dict[str, Any]:
+    """`KEY=VALUE` strings as a command line writes them -> recipe overrides; VALUE is read as JSON when it
+    parses (`lr=1e-4`, `eval_splits=["dev"]`) and kept as a string otherwise. `languages` (each item may
+    hold several, comma-separated) restricts training, vocabulary and evaluation to those languages."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set wants KEY=VALUE, got {item!r}")
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value
+    chosen = [code.strip() for group in languages or [] for code in group.split(",") if code.strip()]
+    if chosen:
+        overrides["languages"] = chosen
+    return overrides
 
 
 def get_recipe(name: str, overrides: dict[str, Any] | None = None) -> Recipe:

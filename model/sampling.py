@@ -12,6 +12,7 @@ release's manifests.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def sampling_plan(utterances: pl.DataFrame, betas: Betas, split: str = "train") 
                              (pl.col("weight") * total / pl.col("hours")).alias("upsampling"))
 
 
-def plan_for_release(release_dir: str | Path, betas: Betas, split: str = "train") -> pl.DataFrame:
+def plan_for_release(release_dir: str | os.PathLike[str], betas: Betas, split: str = "train") -> pl.DataFrame:
     """The plan of a release folder, from its utterances manifest (never its shards)."""
     utterances = pl.read_parquet(Path(release_dir) / "utterances.parquet", columns=["corpus", "language",
                                                                                     "split", "seconds"])

@@ -51,7 +51,7 @@ from torch import nn
 
 from omnicorpus.model.ctc import CTCModel, ErrorCounter, ctc_loss, greedy_decode
 from omnicorpus.model.data import EvalLoader, TrainLoader
-from omnicorpus.model.recipes import Recipe, get_recipe
+from omnicorpus.model.recipes import Recipe, get_recipe, parse_overrides
 from omnicorpus.model.sampling import Betas, plan_for_release
 from omnicorpus.model.vocab import Vocab, vocab_for_release
 
@@ -414,14 +414,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default=None)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="recipe override, VALUE as JSON when it parses (e.g. --set lr=1e-4 --set model.mask_prob=0)")
+    ap.add_argument("--languages", action="append", default=[], metavar="CODE[,CODE...]",
+                    help="train, build the vocabulary and evaluate on these languages only")
     args = ap.parse_args(argv)
-    overrides: dict[str, Any] = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
+    try:
+        overrides = parse_overrides(args.set, args.languages)
+    except ValueError as exc:
+        ap.error(str(exc))
     try:
         summary = train(args.release, args.recipe, Path(args.out), max_steps=args.max_steps, resume=not args.no_resume,
                         device=args.device, overrides=overrides or None)

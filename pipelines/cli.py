@@ -497,13 +497,26 @@ def train_cmd(
     max_steps: Annotated[int | None, typer.Option(help="Stop at this step (default: the recipe's).")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda (default: CUDA when available).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the run folder's last checkpoint.")] = True,
+    languages: Annotated[list[str] | None, typer.Option(
+        "--languages", help="Train, build the vocabulary and evaluate on these languages only (comma-separated, "
+                            "or repeat the option).")] = None,
+    settings: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="KEY=VALUE", help="Replace a recipe field, VALUE as JSON when it parses "
+                                           "(--set lr=1e-4 --set model.mask_prob=0); repeat the option.")] = None,
 ) -> None:
     """Train a CTC model on a release (the beta sampler picks what to read; DDP under torchrun)."""
     from omnicorpus.manifests.release import open_release
+    from omnicorpus.model.recipes import get_recipe, parse_overrides
     from omnicorpus.model.train import train
 
+    try:
+        overrides = parse_overrides(settings or [], languages)
+        get_recipe(recipe, overrides)  # an unknown recipe or field is a usage error, found before any work
+    except (KeyError, ValueError) as exc:
+        raise typer.BadParameter(str(exc).strip("'\""), param_hint="--recipe/--set") from None
     made = open_release(release)
-    summary = train(made.path, recipe, out_dir, max_steps=max_steps, resume=resume, device=device)
+    summary = train(made.path, recipe, out_dir, max_steps=max_steps, resume=resume, device=device,
+                    overrides=overrides or None)
     out.print_json(json.dumps({k: summary.get(k) for k in ("recipe", "steps", "train_loss", "dev_split", "dev_cer",
                                                            "untrained_dev_cer", "checkpoint", "seconds")}))
 
@@ -532,11 +545,12 @@ def main() -> None:
         err.print("aborted")
         sys.exit(130)
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        # a usage error (BadParameter, a missing argument): click's exceptions, which typer vendors as its own
+        # copy of click, so they are known by what they carry rather than by class
+        exit_code = getattr(exc, "exit_code", None)
+        if isinstance(exit_code, int) and callable(getattr(exc, "show", None)):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exit_code)
         if debug:
             raise
         from omnicorpus.pipelines.stage import EnvironmentFault

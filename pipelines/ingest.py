@@ -26,7 +26,7 @@ from omnicorpus.manifests.keys import speaker_pseudonym, split_row_uri
 from omnicorpus.manifests.languages import UNDETERMINED, UnknownLanguageError, to_language
 from omnicorpus.manifests.layout import audio_store_path, table_uri
 from omnicorpus.manifests.lock import holds_output_lock
-from omnicorpus.manifests.schema import INGESTED, RECORDINGS, SOURCE_ITEMS, Reason, Stage
+from omnicorpus.manifests.schema import INGESTED, RECORDINGS, SOURCE_ITEMS, ListingProblem, Reason, Stage, item_meta
 from omnicorpus.manifests.tables import concat, conform
 from omnicorpus.pipelines.spark import arrow_to_spark, environment_errors, run_on_spark
 from omnicorpus.pipelines.stage import (
@@ -115,13 +115,9 @@ def _language(item: dict[str, Any]) -> str:
         raise ItemRejected(Reason.UNKNOWN_LANGUAGE, str(exc)) from exc
 
 
-def _listing_rejection(error: str) -> ItemRejected:
-    code, _, detail = error.partition(": ")
-    try:
-        reason = Reason(code)
-    except ValueError:
-        return ItemRejected(Reason.LISTING_ERROR, error)
-    return ItemRejected(reason, detail, Stage.COMMUNITY if reason in _COMMUNITY_REASONS else Stage.INGEST)
+def _listing_rejection(problem: ListingProblem) -> ItemRejected:
+    reason = Reason(problem["reason"])
+    return ItemRejected(reason, problem["detail"], Stage.COMMUNITY if reason in _COMMUNITY_REASONS else Stage.INGEST)
 
 
 def command_audio(item: dict[str, Any], task: IngestTask) -> bytes:
@@ -137,7 +133,7 @@ def command_audio(item: dict[str, Any], task: IngestTask) -> bytes:
     if rx.problem or not rx.stages:
         raise ItemRejected(Reason.COMMAND_NOT_ALLOWED, f"command cannot run without a shell: {command}"
                                                        f"{f' ({rx.problem})' if rx.problem else ''}")
-    cwd = json.loads(item["meta"]).get("cwd") if item["meta"] else None
+    cwd = item_meta(item["meta"]).get("cwd")
     try:
         return run_command(rx.stages, cwd=cwd or os.getcwd(), timeout_s=task.params.command_timeout_seconds,
                            max_bytes=task.params.command_max_bytes)

@@ -421,7 +421,8 @@ def training_texts(cfg: PipelineConfig) -> tuple[list[str], list[str], int]:
     from omnicorpus.pipelines.ingest import list_sources
 
     items = list_sources(cfg).to_pylist()
-    texts, languages = [], []
+    texts: list[str] = []
+    languages: list[str] = []
     for item in items:
         if not item["labelled"] or item["listing_error"] or not (item["raw_text"] or "").strip():
             continue

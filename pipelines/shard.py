@@ -23,7 +23,7 @@ from omnicorpus.corpus.audio import encode_flac, read_flac
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.config import PipelineConfig
 from omnicorpus.manifests.layout import group_index
-from omnicorpus.manifests.schema import SAMPLE_RATE, SEGMENTS, SHARDS, UTTERANCES
+from omnicorpus.manifests.schema import SAMPLE_RATE, SEGMENTS, SHARDS, UTTERANCES, item_meta
 from omnicorpus.manifests.tables import concat, conform, read_arrow_file, write_arrow_file
 from omnicorpus.pipelines.stage import EnvironmentFault
 
@@ -137,7 +137,7 @@ class _ShardSink:
             "split": u["split"], "seconds": u["seconds"], "text": u["text"], "raw_text": u["raw_text"],
             "speaker": u["speaker"], "source": u["source_uri"], "start": u["start"], "end": u["end"],
             "lid_language": u["lid_language"], "lid_prob": u["lid_prob"],
-            "partner": json.loads(u["meta"]).get("partner") if u["meta"] else None,
+            "partner": item_meta(u["meta"]).get("partner"),
         } for u in self.utterances]
         return shard, utterances
 

@@ -3,12 +3,10 @@ rejects (stage `community`, reason `withdrawn`). The register itself is corpus.w
 
 from __future__ import annotations
 
-import json
-
 import pyarrow as pa
 
 from omnicorpus.corpus.withdrawals import Withdrawal
-from omnicorpus.manifests.schema import SEGMENTS, Reason, Stage
+from omnicorpus.manifests.schema import SEGMENTS, Reason, Stage, item_meta
 from omnicorpus.pipelines.stage import StageResult, StageSpec, reject_row, rejects_table
 
 
@@ -16,7 +14,7 @@ def withdraw_segments(batch: pa.RecordBatch, withdrawals: tuple[Withdrawal, ...]
     """Drop the segments a withdrawal names (stage `community`, reason `withdrawn`)."""
     kept, rejected = [], []
     for seg in batch.to_pylist():
-        meta = json.loads(seg["meta"]) if seg["meta"] else {}
+        meta = item_meta(seg["meta"])
         hit = next((w for w in withdrawals if w.matches(seg, meta)), None)
         if hit is None:
             kept.append(seg)

@@ -3,12 +3,12 @@ the agreement of language identification with the declared languages, and the co
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 import polars as pl
 
 from omnicorpus.manifests.accounting import source_accounts
+from omnicorpus.manifests.schema import item_meta
 from omnicorpus.quality.charts import PALETTE, hbar_chart
 from omnicorpus.quality.formatting import escape, is_missing, shorten
 from omnicorpus.quality.page import Col, Html, meter, sortable_table
@@ -47,7 +47,7 @@ def community_section(data: ReportData) -> str:
     utterances = data.utterances  # a release from before community intake has no partner column: none of them
     u = utterances.filter(pl.col("partner").is_not_null()) if "partner" in utterances.columns else utterances.clear()
     rej = data.rejects.with_columns(
-        pl.col("meta").map_elements(lambda m: json.loads(m).get("partner") if m else None,
+        pl.col("meta").map_elements(lambda m: item_meta(m).get("partner"),
                                     return_dtype=pl.String).alias("partner"))
     rej = rej.filter(pl.col("partner").is_not_null())
     if u.is_empty() and rej.is_empty():

@@ -23,7 +23,7 @@ from omnicorpus.corpus import listing
 from omnicorpus.corpus.registry import ADAPTERS, detect_layout, list_source
 from omnicorpus.manifests.config import LAYOUTS, SourceConfig
 from omnicorpus.manifests.keys import item_id, row_uri
-from omnicorpus.manifests.schema import SOURCE_ITEMS
+from omnicorpus.manifests.schema import SOURCE_ITEMS, problem_text
 
 CV_HEADER = ("client_id\tpath\tsentence_id\tsentence\tsentence_domain\tup_votes\tdown_votes\tage\tgender\t"
              "accents\tvariant\tlocale\tsegment")
@@ -87,7 +87,7 @@ def check_contract(table: pa.Table, source: SourceConfig, layout: str) -> None:
         if r["meta"] is not None:
             assert isinstance(json.loads(r["meta"]), dict)
         if r["listing_error"] is not None:
-            reason = r["listing_error"].split(":", 1)[0]
+            reason = r["listing_error"]["reason"]
             assert reason in {"transcript_not_utf8", "missing_file", "no_consent", "invalid_metadata",
                               "listing_error", "bad_offsets", "path_outside_source"}
     # stable: a second listing gives the same table
@@ -96,7 +96,8 @@ def check_contract(table: pa.Table, source: SourceConfig, layout: str) -> None:
 
 
 def errors(table: pa.Table) -> dict[str, str]:
-    return {os.path.basename(r["source_uri"]): r["listing_error"] for r in rows(table) if r["listing_error"]}
+    return {os.path.basename(r["source_uri"]): problem_text(r["listing_error"]) for r in rows(table)
+            if r["listing_error"]}
 
 
 # --- listing helpers ---------------------------------------------------------------------------------
@@ -243,10 +244,10 @@ def test_fleurs(tmp_path):
     assert r["3.wav"]["split"] == "dev" and r["4.wav"]["split"] == "test" and r["5.wav"]["split"] == "train"
     assert r["5.wav"]["speaker_raw"] is None
     assert json.loads(r["1.wav"]["meta"]) == {"id": 1000, "gender": "FEMALE", "num_samples": 16000}
-    assert r["6.wav"]["listing_error"].startswith("transcript_not_utf8: ")
-    assert f"{root / 'fr_fr' / 'train.tsv'} line 2" in r["6.wav"]["listing_error"]
+    assert r["6.wav"]["listing_error"]["reason"] == "transcript_not_utf8"
+    assert f"{root / 'fr_fr' / 'train.tsv'} line 2" in r["6.wav"]["listing_error"]["detail"]
     assert r["6.wav"]["raw_text"] is None and not r["6.wav"]["labelled"]
-    assert r["7.wav"]["listing_error"].startswith("missing_file: ")
+    assert r["7.wav"]["listing_error"]["reason"] == "missing_file"
 
 
 # --- librispeech -------------------------------------------------------------------------------------
@@ -281,10 +282,10 @@ def test_librispeech(tmp_path):
     assert r["19-198-0001.flac"]["speaker_raw"] == "19" and r["19-198-0001.flac"]["split"] == "train"
     assert r["84-121-0000.flac"]["split"] == "dev" and r["1089-134686-0000.flac"]["split"] == "test"
     assert all(v["language_raw"] == "en" for v in r.values())
-    assert r["1089-134686-0001.flac"]["listing_error"].startswith("transcript_not_utf8: ")
-    assert "line 2" in r["1089-134686-0001.flac"]["listing_error"]
-    assert r["1089-134686-0002.flac"]["listing_error"].startswith("missing_file: ")
-    assert r["1089-134686-0009.flac"]["listing_error"].startswith("listing_error: ")
+    assert r["1089-134686-0001.flac"]["listing_error"]["reason"] == "transcript_not_utf8"
+    assert "line 2" in r["1089-134686-0001.flac"]["listing_error"]["detail"]
+    assert r["1089-134686-0002.flac"]["listing_error"]["reason"] == "missing_file"
+    assert r["1089-134686-0009.flac"]["listing_error"]["reason"] == "listing_error"
     assert not r["1089-134686-0009.flac"]["labelled"]
     assert json.loads(r["84-121-0000.flac"]["meta"]) == {"chapter": "121", "subset": "dev-other",
                                                          "utterance": "84-121-0000"}
@@ -319,13 +320,13 @@ def test_kaldi_segments(tmp_path):
     assert one["language_raw"] == "hi"
     assert json.loads(one["meta"]) == {"data_dir": "hi_train", "recording": "r1", "utterance": "r1_001"}
     assert r["r2.wav@0.5"]["end"] is None and r["r2.wav@0.5"]["source_uri"] == str(abs_wav.resolve())
-    assert r["r2.wav@0.5"]["listing_error"].startswith("transcript_not_utf8: ")
+    assert r["r2.wav@0.5"]["listing_error"]["reason"] == "transcript_not_utf8"
     assert r["r3.wav@0.0"]["listing_error"] is None and r["r3.wav@0.0"]["raw_text"] is None
-    assert r["r1.wav@3.0"]["listing_error"].startswith("bad_offsets: ")
+    assert r["r1.wav@3.0"]["listing_error"]["reason"] == "bad_offsets"
     # `sox in.wav -t wav - |` is a decoder pipe: its input is read directly (here it does not exist)
-    assert r["in.wav@0.0"]["listing_error"].startswith("missing_file: ")
-    assert r["segments#line=7"]["listing_error"].startswith("listing_error: ")
-    assert r["text#line=5"]["listing_error"].startswith("listing_error: ")
+    assert r["in.wav@0.0"]["listing_error"]["reason"] == "missing_file"
+    assert r["segments#line=7"]["listing_error"]["reason"] == "listing_error"
+    assert r["text#line=5"]["listing_error"]["reason"] == "listing_error"
 
 
 def test_kaldi_folder_of_data_dirs(tmp_path):
@@ -349,7 +350,7 @@ def test_kaldi_folder_of_data_dirs(tmp_path):
     assert r["extra_a.wav"]["language_raw"] == "ru" and r["extra_b.wav"]["language_raw"] == "en"
     assert r["dev_clean_a.wav"]["language_raw"] == "de" and r["train_a.wav"]["language_raw"] == "en"
     assert r["train_a.wav"]["raw_text"] == "hello train" and r["train_a.wav"]["start"] is None
-    assert r["train_b.wav"]["listing_error"].startswith("missing_file: ")
+    assert r["train_b.wav"]["listing_error"]["reason"] == "missing_file"
 
 
 # --- hf_parquet --------------------------------------------------------------------------------------
@@ -410,10 +411,10 @@ def test_hf_parquet_paths_and_columns(tmp_path):
     assert r[0]["language_raw"] == "eng_Latn" and r[0]["split"] == "dev" and r[0]["speaker_raw"] == "c1"
     # an absolute audio.path (no bytes) leads out of the dataset folder: never looked up, the item is the row
     assert r[1]["source_uri"] == row_uri(f, 1)
-    assert r[1]["listing_error"].startswith("path_outside_source: ") and r[1]["raw_text"] is None
-    assert r[2]["listing_error"].startswith("missing_file: ")
+    assert r[1]["listing_error"]["reason"] == "path_outside_source" and r[1]["raw_text"] is None
+    assert r[2]["listing_error"]["reason"] == "missing_file"
     assert r[3]["source_uri"] == row_uri(f, 3) and r[3]["listing_error"] is None
-    assert r[4]["source_uri"] == row_uri(f, 4) and r[4]["listing_error"].startswith("listing_error: ")
+    assert r[4]["source_uri"] == row_uri(f, 4) and r[4]["listing_error"]["reason"] == "listing_error"
 
 
 def test_hf_parquet_reads_no_audio_bytes(tmp_path, monkeypatch):
@@ -466,8 +467,8 @@ def test_folder_sidecars(tmp_path):
     assert r["a.wav"]["language_raw"] == "sw" and r["a.wav"]["labelled"]
     b = r["b.flac"]
     assert (b["raw_text"], b["speaker_raw"], b["split"], b["language_raw"]) == ("Nzuri", "s7", "test", "sw")
-    assert r["c.MP3"]["listing_error"].startswith("transcript_not_utf8: ")
-    assert "line 2" in r["c.MP3"]["listing_error"]
+    assert r["c.MP3"]["listing_error"]["reason"] == "transcript_not_utf8"
+    assert "line 2" in r["c.MP3"]["listing_error"]["detail"]
     assert r["d.opus"]["raw_text"] is None and not r["d.opus"]["labelled"]
 
 
@@ -491,8 +492,8 @@ def test_folder_manifests(tmp_path):
     assert json.loads(r["a.wav"]["meta"])["duration"] == 1.5
     assert (r["long.wav@10.0"]["start"], r["long.wav@10.0"]["end"]) == (10.0, 15.0)
     assert r["long.wav@15.0"]["end"] == 19.0 and r["long.wav@10.0"]["speaker_raw"] == "s1"
-    assert r["missing.wav"]["listing_error"].startswith("missing_file: ")
-    assert r["manifest.jsonl#line=5"]["listing_error"].startswith("listing_error: ")
+    assert r["missing.wav"]["listing_error"]["reason"] == "missing_file"
+    assert r["manifest.jsonl#line=5"]["listing_error"]["reason"] == "listing_error"
     # a CSV at the root with no audio path column is a manifest not understood: an error, not skipped
     touch(root / "readme.csv", b"a,b\n1,2\n")
     with pytest.raises(ValueError, match="readme.csv"):
@@ -507,7 +508,7 @@ def test_folder_manifests(tmp_path):
     table2 = ADAPTERS["folder"](src("c", "folder", root2))
     r2 = by_name(table2)
     assert r2["x.wav"]["raw_text"] == "hi, there\u2028" and r2["x.wav"]["split"] == "train"
-    assert r2["y.wav"]["listing_error"].startswith("transcript_not_utf8: ")
+    assert r2["y.wav"]["listing_error"]["reason"] == "transcript_not_utf8"
     assert r2["z.wav"]["split"] == "test" and r2["z.wav"]["raw_text"] == '"quoted"'
     touch(root2 / "other.csv", b"file,text\nx.wav,again\n")
     with pytest.raises(ValueError, match="several manifests"):
@@ -589,16 +590,16 @@ def test_community(tmp_path):
         "recording_date": "2024-02-01", "license": "CC-BY-4.0", "line": 2}
     assert r["rec_0002.wav"]["raw_text"] is None and not r["rec_0002.wav"]["labelled"]
     assert r["rec_0002.wav"]["license"] == "CC-BY-SA-4.0" and r["rec_0002.wav"]["listing_error"] is None
-    assert r["rec_0003.wav"]["listing_error"].startswith("no_consent: ")
-    escape = r["metadata.csv#line=5"]["listing_error"]
+    assert r["rec_0003.wav"]["listing_error"]["reason"] == "no_consent"
+    escape = problem_text(r["metadata.csv#line=5"]["listing_error"])
     assert escape.startswith("path_outside_source: ") and "../x.wav" in escape
-    assert r["metadata.csv#line=6"]["listing_error"].startswith("path_outside_source: ")
-    bad = r["rec_0006.wav"]["listing_error"]
+    assert r["metadata.csv#line=6"]["listing_error"]["reason"] == "path_outside_source"
+    bad = problem_text(r["rec_0006.wav"]["listing_error"])
     assert bad.startswith("invalid_metadata: ") and "speaker" in bad and "recording_date" in bad
-    assert r["rec_0007.wav"]["listing_error"].startswith("missing_file: ")
-    assert r["rec_0008.wav"]["listing_error"].startswith("invalid_metadata: ")
+    assert r["rec_0007.wav"]["listing_error"]["reason"] == "missing_file"
+    assert r["rec_0008.wav"]["listing_error"]["reason"] == "invalid_metadata"
     assert r["rec_0009.wav"]["listing_error"] is None
-    assert r["t2.flac"]["listing_error"].startswith("transcript_not_utf8: ")
+    assert r["t2.flac"]["listing_error"]["reason"] == "transcript_not_utf8"
     assert r["t2.flac"]["raw_text"] is None
     assert r["t1.flac"]["raw_text"] == "வணக்கம்" and r["t1.flac"]["language_raw"] == "ta"
 
@@ -614,8 +615,8 @@ def test_community_symlink_out_of_submission_is_invalid(tmp_path):
     submission(sub, [["link.wav", "en", "s1", "hi", "yes", "C1", "CC0-1.0", "2024-01-01", "p"]], [])
     (sub / "link.wav").symlink_to(outside)
     table = ADAPTERS["community"](src("c", "community", sub))
-    assert table.column("listing_error").to_pylist()[0].startswith("invalid_metadata: ")
-    assert "outside" in table.column("listing_error").to_pylist()[0]
+    assert table.column("listing_error").to_pylist()[0]["reason"] == "invalid_metadata"
+    assert "outside" in table.column("listing_error").to_pylist()[0]["detail"]
 
 
 # --- registry ----------------------------------------------------------------------------------------
@@ -735,7 +736,7 @@ def test_sample_corpus_counts_match_manifest(tmp_path):
                 continue
             uri = str((out / bad["path"]).resolve())
             row = next(r for r in rows(table) if r["source_uri"] == uri)
-            assert row["listing_error"].startswith(bad["expect_reason"] + ": ")
+            assert row["listing_error"]["reason"] == bad["expect_reason"]
 
 
 def test_every_configurable_layout_has_an_adapter():

@@ -22,6 +22,7 @@ from omnicorpus.corpus.audio import AudioDecodeError, decode_audio, encode_flac
 from omnicorpus.corpus.community import list_items as list_community
 from omnicorpus.corpus.intake import Limits, UnsafeSubmission, extract_archive
 from omnicorpus.manifests.config import SourceConfig
+from omnicorpus.manifests.schema import problem_text
 
 OMNICORPUS = str(Path(sys.executable).with_name("omnicorpus"))
 HEADER = ["file", "language", "speaker", "transcript", "consent", "consent_id", "license", "recording_date",
@@ -94,7 +95,7 @@ def test_a_row_whose_audio_lies_outside_its_submission_is_a_reject_never_opened(
     root = tmp_path / "community"
     _submission(root / "p1" / "SUB-1", "p1", file=file)
     (row,) = list_community(SourceConfig(name="community", layout="community", path=str(root))).to_pylist()
-    assert row["listing_error"].startswith("path_outside_source:"), row["listing_error"]
+    assert row["listing_error"]["reason"] == "path_outside_source", problem_text(row["listing_error"])
     assert "passwd" not in row["source_uri"] or row["source_uri"].startswith(str(root / "p1" / "SUB-1"))
 
 
@@ -102,7 +103,8 @@ def test_a_partner_identifier_with_a_path_is_invalid_metadata_when_listed(tmp_pa
     root = tmp_path / "community"
     _submission(root / "p1" / "SUB-1", "../p2")
     (row,) = list_community(SourceConfig(name="community", layout="community", path=str(root))).to_pylist()
-    assert row["listing_error"].startswith("invalid_metadata:") and "not a safe identifier" in row["listing_error"]
+    assert row["listing_error"]["reason"] == "invalid_metadata"
+    assert "not a safe identifier" in row["listing_error"]["detail"]
 
 
 # --- archives: the member count is bounded before the members are read ------------------------------------

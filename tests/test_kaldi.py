@@ -31,7 +31,7 @@ from omnicorpus.corpus.registry import list_source
 from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import item_id
 from omnicorpus.manifests.languages import UnknownLanguageError, to_language
-from omnicorpus.manifests.schema import SOURCE_ITEMS
+from omnicorpus.manifests.schema import SOURCE_ITEMS, problem_text
 
 RATE = 16000
 
@@ -286,7 +286,7 @@ def test_lhotse_style_sph2pipe_chain_and_timit(tmp_path):
     source = _source(d, language="en")
     table = kaldi.list_items(source)
     rows = _by_utt(_check(table, source))
-    assert {u: (r["source_uri"], r["channel"], r["listing_error"]) for u, r in rows.items()} == {
+    assert {u: (r["source_uri"], r["channel"], problem_text(r["listing_error"])) for u, r in rows.items()} == {
         "faem0_si1392": (str(sph.resolve()), None, None),
         "faem0_sa1": (str(sph2.resolve()), 0, None),
         "faem0_sa2": (str(sph3.resolve()), 0, None)}
@@ -354,8 +354,9 @@ def test_relative_paths_resolve_from_the_recipe_folder(tmp_path):
     assert r["d"]["source_uri"] == str(in_recipe.resolve())
     missing = (s5 / "data" / "local" / "audio" / "missing.wav").resolve()
     assert r["e"]["source_uri"] == str(missing)  # where Kaldi, running in s5/, would open it
-    assert r["e"]["listing_error"].startswith(f"missing_file: {missing} (listed in ")
-    assert r["f"]["listing_error"].startswith("missing_file: ") and "gone.flac" in r["f"]["source_uri"]
+    assert r["e"]["listing_error"]["reason"] == "missing_file"
+    assert r["e"]["listing_error"]["detail"].startswith(f"{missing} (listed in ")
+    assert r["f"]["listing_error"]["reason"] == "missing_file" and "gone.flac" in r["f"]["source_uri"]
     assert kaldi.recipe_folder(d) == s5 and kaldi.recipe_folder(tmp_path / "corpus" / "train") is None
 
 
@@ -457,15 +458,16 @@ def test_commands_not_allowed(tmp_path):
     r = _by_utt(_check(kaldi.list_items(source), source))
     scp = d / "wav.scp"
     assert r["u1"]["source_uri"] == f"{scp}#line=1"
-    assert r["u1"]["listing_error"] == ("command_not_allowed: " f"{scp} line 1: command not run (set allow_commands: "
-                                        "true on the source to run it): cat data/local/u1.wav |")
+    assert r["u1"]["listing_error"] == {"reason": "command_not_allowed", "detail": (
+        f"{scp} line 1: command not run (set allow_commands: true on the source to run it): cat data/local/u1.wav |")}
     assert r["u1"]["meta"]["rxfilename"] == "cat data/local/u1.wav |" and "cwd" not in r["u1"]["meta"]
-    assert r["u2"]["listing_error"].startswith("command_not_allowed: ")
-    assert r["u2"]["listing_error"].endswith(": mycmd --x |")
-    assert r["u3"]["listing_error"].endswith(": cat data/local/u1.wav | cat |")
-    assert r["u4"]["listing_error"].startswith("listing_error: ") and "needs a shell" in r["u4"]["listing_error"]
-    assert r["u5"]["listing_error"].startswith("command_not_allowed: ")  # trim: not a plain decoder
-    assert r["u6"]["listing_error"].startswith("listing_error: ") and "ark offsets" in r["u6"]["listing_error"]
+    assert r["u2"]["listing_error"]["reason"] == "command_not_allowed"
+    assert r["u2"]["listing_error"]["detail"].endswith(": mycmd --x |")
+    assert r["u3"]["listing_error"]["detail"].endswith(": cat data/local/u1.wav | cat |")
+    assert r["u4"]["listing_error"]["reason"] == "listing_error"
+    assert "needs a shell" in r["u4"]["listing_error"]["detail"]
+    assert r["u5"]["listing_error"]["reason"] == "command_not_allowed"  # trim: not a plain decoder
+    assert r["u6"]["listing_error"]["reason"] == "listing_error" and "ark offsets" in r["u6"]["listing_error"]["detail"]
 
 
 def test_allowed_commands_run_into_the_audio(tmp_path):
@@ -479,7 +481,7 @@ def test_allowed_commands_run_into_the_audio(tmp_path):
     assert Path(one["meta"]["cwd"]).resolve() == s5.resolve()
     assert one["meta"]["rxfilename"] == "cat data/local/u1.wav |"
     assert r["u2"]["source_uri"] == "pipe:mycmd --x" and r["u2"]["listing_error"] is None
-    assert r["u4"]["listing_error"].startswith("listing_error: ")  # still needs a shell
+    assert r["u4"]["listing_error"]["reason"] == "listing_error"  # still needs a shell
     for item in (one, three, r["u5"]):
         rx = parse_rxfilename(item["source_uri"])
         assert rx.kind == COMMAND and rx.stages == parse_rxfilename(item["meta"]["rxfilename"]).stages

@@ -153,7 +153,8 @@ def test_librispeech_ignored_and_unnamed_files(tmp_path):
     r = by_utt(table)
     assert table.num_rows == 6
     orphan = r["84-121123-0007"]
-    assert orphan["listing_error"].startswith("listing_error: ") and "84-121123.trans.txt" in orphan["listing_error"]
+    assert orphan["listing_error"]["reason"] == "listing_error"
+    assert "84-121123.trans.txt" in orphan["listing_error"]["detail"]
     assert not orphan["labelled"] and orphan["language_raw"] == "en" and orphan["split"] == "dev"
 
 
@@ -233,9 +234,9 @@ def test_libritts_unnamed_audio_reads_its_original_txt(tmp_path):
     said = r["84_121123_000010_000000"]
     assert said["raw_text"] == "Said he." and said["listing_error"] is None and said["labelled"]
     assert meta(said)["normalized_text"] == "Said he."
-    assert r["84_121123_000011_000000"]["listing_error"].startswith("listing_error: ")
+    assert r["84_121123_000011_000000"]["listing_error"]["reason"] == "listing_error"
     assert r["84_121123_000011_000000"]["raw_text"] is None
-    assert r["84_121123_000009_000000"]["listing_error"].startswith("missing_file: ")
+    assert r["84_121123_000009_000000"]["listing_error"]["reason"] == "missing_file"
     assert r["84_121123_000009_000000"]["raw_text"] == "Gone."
     assert ignored_files(listed(root)).count == 0
 
@@ -312,10 +313,11 @@ def test_mls_missing_unnamed_and_ignored(tmp_path):
     write(root / "README", "MLS German\n")
     table = listed(root, name="mls")
     r = by_utt(table)
-    assert r["3037_2582_000010"]["listing_error"].startswith("missing_file: ")
+    assert r["3037_2582_000010"]["listing_error"]["reason"] == "missing_file"
     assert r["3037_2582_000010"]["raw_text"] == "er sprach kein wort"
     orphan = r["5895_2546_000099"]
-    assert orphan["listing_error"].startswith("listing_error: ") and "transcripts.txt" in orphan["listing_error"]
+    assert orphan["listing_error"]["reason"] == "listing_error"
+    assert "transcripts.txt" in orphan["listing_error"]["detail"]
     assert orphan["language_raw"] == "de" and orphan["split"] == "test" and orphan["speaker_raw"] == "5895"
     assert ignored_files(table).count == 1 and ignored_files(table).examples == ("train/x.doc",)
 
@@ -341,7 +343,7 @@ def test_mls_folder_of_languages_with_opus(tmp_path):
     # the opus variant's transcripts name `.opus` files: a missing one is reported under that name
     opus_file.unlink()
     gone = by_utt(listed(data, name="mls"))["6892_10350_000018"]
-    assert gone["listing_error"].startswith("missing_file: ") and gone["source_uri"].endswith(".opus")
+    assert gone["listing_error"]["reason"] == "missing_file" and gone["source_uri"].endswith(".opus")
 
 
 def test_mls_every_language_folder_name():

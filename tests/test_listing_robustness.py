@@ -25,10 +25,11 @@ from omnicorpus.corpus.listing import ignored_files
 from omnicorpus.corpus.registry import list_source
 from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import row_uri
+from omnicorpus.manifests.schema import problem_text
 
 CV_COLUMNS = ("client_id", "path", "sentence_id", "sentence", "sentence_domain", "up_votes", "down_votes", "age",
               "gender", "accents", "variant", "locale", "segment")
-OUTSIDE = "path_outside_source: "
+OUTSIDE = "path_outside_source"
 
 
 def wav(path: Path, seconds: float = 0.05) -> Path:
@@ -108,8 +109,8 @@ def test_common_voice_paths_out_of_the_source_are_rejected_unread(tmp_path, secr
     assert rows["still inside"]["listing_error"] is None  # `..` that stays inside the source is the source's own
     for lineno, text in ((3, "climbs"), (4, "absolute"), (5, "windows")):
         row = rows[text]
-        assert row["listing_error"].startswith(OUTSIDE), row
-        assert f"{tsv} line {lineno}" in row["listing_error"]
+        assert row["listing_error"]["reason"] == OUTSIDE, row
+        assert f"{tsv} line {lineno}" in row["listing_error"]["detail"]
         assert row["source_uri"] == f"{tsv.absolute()}#line={lineno}"
         assert "secret" not in row["source_uri"].rsplit("#", 1)[0]
 
@@ -126,7 +127,7 @@ def test_fleurs_paths_out_of_the_source_are_rejected_unread(tmp_path, secret, to
     never_touched(touched, secret)
     assert rows["Hello"]["listing_error"] is None
     for lineno, text in ((2, "Climbs"), (3, "Absolute")):
-        assert rows[text]["listing_error"].startswith(OUTSIDE)
+        assert rows[text]["listing_error"]["reason"] == OUTSIDE
         assert rows[text]["source_uri"] == f"{tsv.absolute()}#line={lineno}"
 
 
@@ -152,8 +153,8 @@ def test_folder_tables_paths_out_of_the_source_are_rejected_unread(tmp_path, sec
         rows = {r["raw_text"]: r for r in listed(root, "folder")}
         assert rows["fine"]["listing_error"] is None, manifest
         for lineno, text in ((2 + header, "climbs"), (3 + header, "abs")):
-            assert rows[text]["listing_error"].startswith(OUTSIDE), (manifest, rows[text])
-            assert f"{root / manifest} line {lineno}" in rows[text]["listing_error"]
+            assert rows[text]["listing_error"]["reason"] == OUTSIDE, (manifest, rows[text])
+            assert f"{root / manifest} line {lineno}" in rows[text]["listing_error"]["detail"]
             assert rows[text]["source_uri"] == f"{root / manifest}#line={lineno}"
     never_touched(touched, secret)
 
@@ -166,7 +167,7 @@ def test_audiofolder_metadata_and_ljspeech_paths_out_of_the_source_are_rejected_
     rows = {r["raw_text"]: r for r in listed(hf, "folder")}
     assert rows["fine"]["listing_error"] is None and rows["fine"]["split"] == "train"
     for lineno, text in ((3, "climbs"), (4, "abs")):
-        assert rows[text]["listing_error"].startswith(OUTSIDE)
+        assert rows[text]["listing_error"]["reason"] == OUTSIDE
         assert rows[text]["source_uri"] == f"{meta}#line={lineno}"
 
     lj = tmp_path / "ljspeech"
@@ -177,7 +178,7 @@ def test_audiofolder_metadata_and_ljspeech_paths_out_of_the_source_are_rejected_
     rows = {r["raw_text"]: r for r in listed(lj, "folder")}
     assert rows["Printing"]["listing_error"] is None
     for lineno, text in ((2, "Climbs"), (3, "Abs")):
-        assert rows[text]["listing_error"].startswith(OUTSIDE)
+        assert rows[text]["listing_error"]["reason"] == OUTSIDE
         assert rows[text]["source_uri"] == f"{lj_meta}#line={lineno}"
     never_touched(touched, secret)
 
@@ -231,12 +232,12 @@ def test_hf_parquet_audio_path_out_of_the_dataset_is_rejected_unread(tmp_path, s
     assert rows["fine"]["listing_error"] is None
     assert rows["fine"]["source_uri"] == str((root / "data" / "clips" / "a.wav").resolve())
     for row_number, text in ((1, "climbs"), (2, "abs")):
-        assert rows[text]["listing_error"].startswith(OUTSIDE)
-        assert f"row {row_number}" in rows[text]["listing_error"]
+        assert rows[text]["listing_error"]["reason"] == OUTSIDE
+        assert f"row {row_number}" in rows[text]["listing_error"]["detail"]
         assert rows[text]["source_uri"] == row_uri(resolved, row_number)
     assert rows["inline"]["listing_error"] is None and rows["inline"]["source_uri"] == row_uri(resolved, 3)
     assert rows["plain fine"]["listing_error"] is None
-    assert rows["plain climbs"]["listing_error"].startswith(OUTSIDE)
+    assert rows["plain climbs"]["listing_error"]["reason"] == OUTSIDE
     assert rows["plain climbs"]["source_uri"] == row_uri(str(plain.resolve()), 1)
 
 
@@ -274,16 +275,16 @@ def test_symlink_loops_and_dangling_links_are_items_with_errors(tmp_path, layout
     assert not [k for k in rows if k.startswith(("loop", "up", "en/loop", "en/up", ".."))]
     for prefix in ("", "en/"):
         for name in ("a.wav", "b.wav"):
-            assert rows[prefix + name]["listing_error"].startswith("missing_file: ")
-            assert "symlink loop" in rows[prefix + name]["listing_error"]
-        dangling = rows[prefix + "nowhere.wav"]["listing_error"]
+            assert rows[prefix + name]["listing_error"]["reason"] == "missing_file"
+            assert "symlink loop" in rows[prefix + name]["listing_error"]["detail"]
+        dangling = problem_text(rows[prefix + "nowhere.wav"]["listing_error"])
         assert dangling.startswith("missing_file: ") and "dangling symlink to nowhere.wav" in dangling
-        assert "not a regular file" in rows[prefix + "pipe.flac"]["listing_error"]
-    assert "symlink loop" in rows["self.wav"]["listing_error"]
+        assert "not a regular file" in rows[prefix + "pipe.flac"]["listing_error"]["detail"]
+    assert "symlink loop" in rows["self.wav"]["listing_error"]["detail"]
     if layout == "folder":
-        assert rows["real.wav"]["listing_error"].startswith("listing_error: ")
-        assert "symlink loop" in rows["real.wav"]["listing_error"]
-        assert "not a regular file" in rows["piped.wav"]["listing_error"]
+        assert rows["real.wav"]["listing_error"]["reason"] == "listing_error"
+        assert "symlink loop" in rows["real.wav"]["listing_error"]["detail"]
+        assert "not a regular file" in rows["piped.wav"]["listing_error"]["detail"]
     else:
         assert rows["real.wav"]["listing_error"] is None
     table, _ = list_source(SourceConfig(name="src", layout=layout, path=str(root), language="en"))
@@ -302,7 +303,7 @@ def test_symlink_loop_in_common_voice_clips_and_librispeech_is_no_crash(tmp_path
     rows = {r["raw_text"]: r for r in listed(cv, "common_voice")}
     assert rows["fine"]["listing_error"] is None
     for text in ("looping", "dangling", "a folder loop"):
-        assert rows[text]["listing_error"].startswith("missing_file: ")
+        assert rows[text]["listing_error"]["reason"] == "missing_file"
 
     ls = tmp_path / "LibriSpeech"
     chapter = ls / "train-clean-100" / "19" / "198"
@@ -314,7 +315,7 @@ def test_symlink_loop_in_common_voice_clips_and_librispeech_is_no_crash(tmp_path
     (chapter / "19-198.trans.txt").write_text("19-198-0000 HELLO\n19-198-0001 LOOP\n", encoding="utf-8")
     rows = {os.path.basename(r["source_uri"]): r for r in listed(ls, "librispeech")}
     assert rows["19-198-0000.flac"]["listing_error"] is None
-    assert rows["19-198-0001.flac"]["listing_error"].startswith("missing_file: ")
+    assert rows["19-198-0001.flac"]["listing_error"]["reason"] == "missing_file"
     assert rows["19-198-0002.flac"]["listing_error"] is not None  # its .original.txt is a loop: not opened
 
 
@@ -368,13 +369,13 @@ def test_common_voice_row_missing_fields_names_file_line_and_columns(tmp_path):
         f.write(b"c9\n")
     rows = {os.path.basename(r["source_uri"]): r for r in listed(root, "common_voice")}
     assert rows["a.mp3"]["listing_error"] is None
-    cut = rows["cut.mp3"]["listing_error"]
+    cut = problem_text(rows["cut.mp3"]["listing_error"])
     assert cut.startswith("listing_error: ") and f"{tsv} line 3" in cut
     assert "sentence" in cut and "up_votes" in cut and "segment" in cut and "client_id" not in cut
     assert rows["cut.mp3"]["raw_text"] is None and not rows["cut.mp3"]["labelled"]
-    wide = rows["wide.mp3"]["listing_error"]
+    wide = problem_text(rows["wide.mp3"]["listing_error"])
     assert wide.startswith("listing_error: ") and f"{tsv} line 4" in wide and "14 fields" in wide
-    no_path = rows["train.tsv#line=5"]["listing_error"]
+    no_path = problem_text(rows["train.tsv#line=5"]["listing_error"])
     assert f"{tsv} line 5" in no_path and "path" in no_path
 
 
@@ -385,7 +386,8 @@ def test_fleurs_short_row_is_an_error(tmp_path):
     (root / "en_us" / "train.tsv").write_text("1\t1.wav\tHello\thello\th |\t800\tFEMALE\n2\t2.wav\n", encoding="utf-8")
     rows = {os.path.basename(r["source_uri"]): r for r in listed(root, "fleurs")}
     assert rows["1.wav"]["listing_error"] is None
-    assert "line 2" in rows["2.wav"]["listing_error"] and "raw_transcription" in rows["2.wav"]["listing_error"]
+    assert "line 2" in rows["2.wav"]["listing_error"]["detail"]
+    assert "raw_transcription" in rows["2.wav"]["listing_error"]["detail"]
 
 
 # --- Parquet of the wrong shape ---------------------------------------------------------------------------
@@ -401,7 +403,7 @@ def test_parquet_column_of_the_wrong_type_is_a_one_line_error_naming_it(tmp_path
     rows = listed(root, "hf_parquet")
     assert len(rows) == 2
     for r in rows:
-        problem = r["listing_error"]
+        problem = problem_text(r["listing_error"])
         assert problem.startswith("listing_error: ") and "\n" not in problem
         assert str(f) in problem and "'text'" in problem and "list<element: string>" in problem
         assert "expected a string" in problem
@@ -414,7 +416,8 @@ def test_parquet_column_of_the_wrong_type_is_a_one_line_error_naming_it(tmp_path
                                                pa.struct([("bytes", pa.binary()), ("path", pa.list_(pa.string()))])),
                              "text": ["t"]}), bad_path)
     (row,) = listed(bad_path.parent, "hf_parquet")
-    assert "'audio.path'" in row["listing_error"] and "list<element: string>" in row["listing_error"]
+    assert "'audio.path'" in row["listing_error"]["detail"]
+    assert "list<element: string>" in row["listing_error"]["detail"]
 
 
 def test_a_file_that_is_not_parquet_fails_the_source_in_one_line(tmp_path):
@@ -459,7 +462,7 @@ def test_the_source_folder_is_judged_as_given(tmp_path):
         rows = {r["raw_text"]: r for r in listed(source, "hf_parquet")}
         assert rows["inside"]["listing_error"] is None, source
         assert rows["inside"]["source_uri"] == str((real / "data" / "clips" / "a.wav").resolve())
-        assert rows["out"]["listing_error"].startswith(OUTSIDE)
+        assert rows["out"]["listing_error"]["reason"] == OUTSIDE
     cv = tmp_path / "disk" / "cv"
     wav(cv / "en" / "clips" / "ok.mp3")
     write_cv_tsv(cv / "en" / "train.tsv", [cv_row("ok.mp3", "fine")])

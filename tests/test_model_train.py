@@ -33,6 +33,28 @@ def test_plan_is_the_sampler_over_the_release(release):
     assert df["draw_probability"].sum() == pytest.approx(1.0)
 
 
+OMNICORPUS = str(Path(sys.executable).with_name("omnicorpus"))  # the console script pip installed
+
+
+def test_the_train_command_takes_languages_and_recipe_settings(release, tmp_path):
+    out = tmp_path / "run"
+    run = subprocess.run([OMNICORPUS, "train", str(release), "--out", str(out), "--device", "cpu", "--max-steps", "2",
+                          "--languages", "eng_Latn,hin_Deva", "--set", "eval_every=10000", "--set", "lr=2e-4",
+                          "--set", 'eval_splits=["train"]'], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    brief = json.loads(run.stdout)
+    assert brief["steps"] == 2 and brief["dev_split"] == "train"
+    config = json.loads((out / "summary.json").read_text("utf-8"))
+    assert set(config["dev_cer_per_language"]) == set(LANGUAGES)
+    recipe = torch.load(brief["checkpoint"], map_location="cpu", weights_only=False)["recipe"]
+    assert recipe["lr"] == 2e-4 and list(recipe["languages"]) == LANGUAGES
+
+    bad = subprocess.run([OMNICORPUS, "train", str(release), "--out", str(tmp_path / "bad"),
+                          "--set", "learning_rate=1"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "unknown recipe field 'learning_rate'" in bad.stderr
+    assert not (tmp_path / "bad").exists()
+
+
 def test_recipes_build_and_overrides_are_checked():
     for name, recipe in RECIPES.items():
         assert recipe.name == name and recipe.encoder_config()

@@ -22,6 +22,8 @@ def _example_value(field: pa.Field, i: int):
         return i * 7
     if pa.types.is_floating(t):
         return i * 0.25
+    if pa.types.is_struct(t):
+        return {f.name: _example_value(f, i) for f in t}
     raise AssertionError(f"no example for {t}")
 
 

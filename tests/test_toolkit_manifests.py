@@ -20,7 +20,7 @@ from omnicorpus.corpus.listing import ignored_files
 from omnicorpus.corpus.registry import ADAPTERS, detect_layout, list_source
 from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import item_id
-from omnicorpus.manifests.schema import SOURCE_ITEMS
+from omnicorpus.manifests.schema import SOURCE_ITEMS, problem_text
 
 # --- helpers -----------------------------------------------------------------------------------------
 
@@ -64,7 +64,7 @@ def contract(table: pa.Table, source: SourceConfig, layout: str) -> list[dict]:
         if r["meta"] is not None:
             assert isinstance(json.loads(r["meta"]), dict)
         if r["listing_error"] is not None:
-            assert "\n" not in r["listing_error"]
+            assert "\n" not in r["listing_error"]["detail"]
     assert ADAPTERS[layout](source).equals(table), "listing is deterministic"
     return rows
 
@@ -275,7 +275,7 @@ def test_speechbrain_start_stop_in_samples_and_seconds(tmp_path):
     assert (r["long.wav@0.5"]["end"], r["long.wav@0.5"]["split"]) == (1.75, "test")
     assert (r["long.wav@3.0"]["end"], r["long.wav@3.0"]["raw_text"]) == (5.0, "libriheavy style")
     bad = r["long.wav"]
-    assert bad["listing_error"].startswith("bad_offsets: ") and "test.csv line 3" in bad["listing_error"]
+    assert bad["listing_error"]["reason"] == "bad_offsets" and "test.csv line 3" in bad["listing_error"]["detail"]
 
 
 # --- SpeechBrain: JSON -----------------------------------------------------------------------------
@@ -328,7 +328,8 @@ def test_speechbrain_json(tmp_path):
     seg = next(row for row in rows if row["start"] is not None)
     assert (seg["start"], seg["end"], seg["split"]) == (0.5, 2.0, "dev")
     arrays = next(row for row in rows if row["start"] is None)
-    assert arrays["source_uri"].endswith("#id=ES2002a_seg2") and "several audio files" in arrays["listing_error"]
+    assert arrays["source_uri"].endswith("#id=ES2002a_seg2")
+    assert "several audio files" in arrays["listing_error"]["detail"]
 
 
 # --- NeMo ------------------------------------------------------------------------------------------
@@ -418,7 +419,7 @@ def test_ljspeech(tmp_path):
     assert json.loads(seven["meta"])["transcription"].endswith('"forty-two line Bible" of about 1455,')
     assert seven["split"] == "train" and seven["language_raw"] == "en" and seven["listing_error"] is None
     assert "transcription" not in json.loads(r["LJ001-0001.wav"]["meta"])
-    assert r["LJ001-0008.wav"]["listing_error"].startswith("missing_file: ")
+    assert r["LJ001-0008.wav"]["listing_error"]["reason"] == "missing_file"
     assert ignored_files(table).count == 1 and ignored_files(table).examples == ("README",)
 
 
@@ -622,7 +623,7 @@ def test_lhotse_recordings_and_supervisions(lhotse_corpus):
     assert (ns["start"], ns["end"], ns["raw_text"], ns["labelled"], ns["listing_error"]) == (None, None, None, False,
                                                                                               None)
     # sources that are no local file, and speed-perturbed copies, are listed with a clear listing_error
-    errs = {json.loads(row["meta"])["supervision_id"]: row["listing_error"] for row in rows
+    errs = {json.loads(row["meta"])["supervision_id"]: problem_text(row["listing_error"]) for row in rows
             if row["listing_error"]}
     assert set(errs) == {"r1", "p1", "sp1"}
     assert errs["r1"].startswith("listing_error: ") and "'url'" in errs["r1"] and "example.com" in errs["r1"]
@@ -687,14 +688,14 @@ def test_lhotse_cuts(lhotse_corpus):
     assert (r["spk1_utt1.wav@0.7"]["end"], r["spk1_utt1.wav@0.7"]["raw_text"]) == (1.3, "inside")
     assert (r["spk1_utt1.wav@1.0"]["end"], r["spk1_utt1.wav@1.0"]["labelled"]) == (1.5, False)
     mix = next(x for x in rows if x["listing_error"])
-    assert "MixedCut" in mix["listing_error"] and mix["source_uri"].endswith("cuts.jsonl.gz#line=3")
+    assert "MixedCut" in mix["listing_error"]["detail"] and mix["source_uri"].endswith("cuts.jsonl.gz#line=3")
 
     # Lhotse Shar: the cuts' sources are `shar` placeholders: listed, with an error naming the type
     shar = root.parent / "shar"
     shar.mkdir()
     CutSet.from_cuts([cut]).to_shar(shar, fields={"recording": "wav"}, shard_size=10)
     rows, _ = listed(shar, "lhotse")
-    assert len(rows) == 1 and "'shar'" in rows[0]["listing_error"]
+    assert len(rows) == 1 and "'shar'" in rows[0]["listing_error"]["detail"]
     assert lhotse.__version__
 
 
