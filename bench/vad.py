@@ -85,7 +85,7 @@ def main() -> None:
 
     import silero_vad  # sets torch threads to 1 on import; set it explicitly anyway
 
-    from omnicorpus.corpus.audio import encode_flac
+    from omnicorpus.corpus.pcm import encode_flac
     from omnicorpus.manifests.config import SegmentParams
     from omnicorpus.pipelines import vad
 

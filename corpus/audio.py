@@ -1,7 +1,7 @@
 """Audio decoding, normalization and metrics for ingest: pure functions, no Spark.
 
-Every source item goes through `decode_audio` (any container -> float32 mono 16 kHz), `audio_metrics`
-(the RECORDINGS columns, including `pcm_sha256`) and `encode_flac` (the bytes stored at
+Every source item goes through `decode_audio` (any container -> float32 mono 16 kHz), then corpus.pcm's
+`audio_metrics` (the RECORDINGS columns, including `pcm_sha256`) and `encode_flac` (the bytes stored at
 `audio_store_path(pcm_sha256)`).
 
 Decoders: libsndfile (through `soundfile`) reads WAV and the other PCM containers, FLAC, Ogg
@@ -37,23 +37,14 @@ the file holds, and a FLAC that decodes to fewer frames than its STREAMINFO anno
 `decode_error`: a truncated file must not pass as a shorter recording. Lossy streams are not held to
 a frame count (encoder delay and padding make counts inexact); damage the decoder reports is a
 `decode_error`.
-
-`pcm_sha256` is the SHA-256 of the samples quantized to little-endian int16 as
-`clip(round(x * 32768), -32768, 32767)`: exactly the integers `encode_flac` stores, and reading
-them back gives `q / 32768`, which quantizes to the same integers; so hashing a stored FLAC's PCM
-reproduces its name in the store.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import re
-import struct
 from dataclasses import dataclass
-from os import PathLike
-from typing import IO
 
 import av
 import av.error
@@ -61,6 +52,14 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from omnicorpus.corpus.containers import (
+    MP3_SLACK_SAMPLES,
+    mp3_xing_samples,
+    nist_problem,
+    nist_truncation,
+    ogg_truncation,
+    wav_truncation,
+)
 from omnicorpus.manifests.schema import SAMPLE_RATE, Reason
 
 __all__ = [
@@ -68,22 +67,13 @@ __all__ = [
     "MIN_SAMPLE_RATE",
     "SAMPLE_RATE",
     "AudioDecodeError",
-    "AudioMetrics",
     "DecodedAudio",
-    "audio_metrics",
     "decode_audio",
-    "encode_flac",
     "max_frames",
-    "pcm_int16",
-    "read_flac",
 ]
 
 #: An `end` offset may overshoot the audio by this much (rounding in source manifests); it is clamped.
 END_TOLERANCE_SECONDS = 0.05
-#: Level reported for digital silence.
-SILENCE_DBFS = -120.0
-#: |x| at or above this counts as clipped.
-CLIP_LEVEL = 0.999
 #: Frames per block when decoding with libsndfile (8 channels x 4 bytes x 2^17 = 4 MiB); files of more
 #: channels read fewer frames per block, so that a block stays at 4 MiB (255 channels of an Ogg header).
 _BLOCK_FRAMES = 1 << 17
@@ -107,11 +97,10 @@ MIN_BITS_PER_SECOND = 64
 _UNCOMPRESSED = ("pcm_", "float", "double", "ulaw", "alaw", "adpcm", "ima_adpcm", "ms_adpcm", "vox_adpcm",
                  "nms_adpcm", "g721", "g723", "g726", "gsm", "dwvw", "dpcm")
 #: libsndfile's frame count for a stream of unknown length (SF_COUNT_MAX).
-_SF_UNKNOWN_FRAMES = 0x7FFFFFFFFFFFFFFF
+SF_UNKNOWN_FRAMES = 0x7FFFFFFFFFFFFFFF
 _RESAMPLE_QUALITY = "HQ"
-_METRICS_CHUNK = 1 << 20
 #: Errors the decoders raise for bad input (LibsndfileError is a RuntimeError; FFmpegError a ValueError).
-_DECODER_ERRORS = (RuntimeError, ValueError, EOFError, OSError, av.error.FFmpegError)
+DECODER_ERRORS = (RuntimeError, ValueError, EOFError, OSError, av.error.FFmpegError)
 
 
 class AudioDecodeError(Exception):
@@ -140,17 +129,6 @@ class DecodedAudio:
     @property
     def seconds(self) -> float:
         return self.samples.shape[0] / SAMPLE_RATE
-
-
-@dataclass(frozen=True)
-class AudioMetrics:
-    num_samples: int
-    seconds: float
-    peak: float
-    rms_dbfs: float
-    clip_fraction: float
-    dc_offset: float
-    pcm_sha256: str
 
 
 # --- decoding -----------------------------------------------------------------------------------
@@ -185,16 +163,16 @@ def decode_audio(
     _check_offsets(start, end, label)
     if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int) or channel < 0):
         raise AudioDecodeError(Reason.DECODE_ERROR, f"{label}channel {channel!r} is not a channel number")
-    nist = _nist_problem(data)
+    nist = nist_problem(data)
     if nist:
         raise AudioDecodeError(Reason.DECODE_ERROR, f"{label}{nist}")
-    truncated = _wav_truncation(data) or _ogg_truncation(data) or _nist_truncation(data)
+    truncated = wav_truncation(data) or ogg_truncation(data) or nist_truncation(data)
     if truncated:
         raise AudioDecodeError(Reason.DECODE_ERROR, f"{label}truncated {truncated}")
 
     try:
         sfile = sf.SoundFile(io.BytesIO(data))
-    except _DECODER_ERRORS:
+    except DECODER_ERRORS:
         sfile = None  # not something libsndfile reads: let FFmpeg try
     if sfile is not None:
         with sfile:
@@ -343,7 +321,7 @@ def _decode_soundfile(
 ) -> DecodedAudio | None:
     """Decode with libsndfile; None when the stream should go to FFmpeg instead."""
     rate, channels, total = int(sfile.samplerate), int(sfile.channels), int(sfile.frames)
-    if sfile.format == "MP3" or total == _SF_UNKNOWN_FRAMES or (total == 0 and sfile.format == "OGG"):
+    if sfile.format == "MP3" or total == SF_UNKNOWN_FRAMES or (total == 0 and sfile.format == "OGG"):
         # MP3: libsndfile truncates at an estimated length; unknown length: its reads fail; an Ogg it
         # reports as empty may be one whose last page is missing, which FFmpeg still decodes.
         return None
@@ -391,7 +369,7 @@ def _decode_soundfile(
                 )
     except AudioDecodeError:
         raise
-    except _DECODER_ERRORS as exc:
+    except DECODER_ERRORS as exc:
         raise AudioDecodeError(Reason.DECODE_ERROR, f"{label}{codec} decode failed: {exc}") from None
     samples = sink.finish()
     if samples.shape[0] == 0:
@@ -468,7 +446,7 @@ def _decode_pyav(
 ) -> DecodedAudio:
     try:
         container = av.open(io.BytesIO(data), mode="r")
-    except _DECODER_ERRORS as exc:
+    except DECODER_ERRORS as exc:
         raise AudioDecodeError(Reason.DECODE_ERROR, f"{label}not a readable audio file: {exc}") from None
     with container:
         if not container.streams.audio:
@@ -516,13 +494,13 @@ def _decode_pyav(
                     break
         except AudioDecodeError:
             raise
-        except _DECODER_ERRORS as exc:
+        except DECODER_ERRORS as exc:
             raise AudioDecodeError(Reason.DECODE_ERROR, f"{label}{codec} decode failed: {exc}") from None
     if pos == 0:
         raise AudioDecodeError(Reason.EMPTY_AUDIO, f"{label}the file holds no audio frames ({codec})")
     if codec == "mp3" and (stop is None or pos < stop):
-        announced = _mp3_xing_samples(data)
-        if announced is not None and pos < announced - _MP3_SLACK_SAMPLES:
+        announced = mp3_xing_samples(data)
+        if announced is not None and pos < announced - MP3_SLACK_SAMPLES:
             raise AudioDecodeError(
                 Reason.DECODE_ERROR,
                 f"{label}truncated MP3: Xing header announces {announced} samples, decoded {pos}",
@@ -533,256 +511,3 @@ def _decode_pyav(
     if samples.shape[0] == 0:
         raise AudioDecodeError(Reason.EMPTY_AUDIO, f"{label}no audio left after decoding")
     return DecodedAudio(samples, rate, channels, codec)
-
-
-def _wav_truncation(data: bytes) -> str | None:
-    """For a RIFF/RIFX/RF64 WAVE: a message when its data chunk announces more frames than the bytes hold.
-
-    libsndfile silently shortens such a file to the bytes present, so the header is checked here.
-    As in Kaldi's wave reader, a file written to a pipe is in "stream mode" (its sizes are never patched:
-    read to the end): a RIFF size of 0 or 0xFFFFFFFF, or a data size of 0, 0xFFFFFFFF or 0x7FFFF000
-    (what SoX writes to a pipe when it does not know the length).
-    """
-    if len(data) < 12 or data[8:12] != b"WAVE" or data[:4] not in (b"RIFF", b"RIFX", b"RF64"):
-        return None
-    endian = ">" if data[:4] == b"RIFX" else "<"
-    if data[:4] != b"RF64" and struct.unpack(endian + "I", data[4:8])[0] in (0, 0xFFFFFFFF):
-        return None  # stream mode
-    pos, block_align, ds64_data = 12, 0, None
-    for _ in range(1000):  # a WAV has a handful of chunks; bound the walk on garbage
-        if pos + 8 > len(data):
-            return None
-        cid = data[pos : pos + 4]
-        (size,) = struct.unpack(endian + "I", data[pos + 4 : pos + 8])
-        body = pos + 8
-        if cid == b"ds64" and len(data) >= body + 16:
-            (ds64_data,) = struct.unpack("<Q", data[body + 8 : body + 16])
-        elif cid == b"fmt " and len(data) >= body + 14:
-            (block_align,) = struct.unpack(endian + "H", data[body + 12 : body + 14])
-        elif cid == b"data":
-            if size == 0xFFFFFFFF and ds64_data is not None:
-                size = ds64_data
-            if size in (0, 0xFFFFFFFF, 0x7FFFF000) or block_align == 0:
-                return None
-            announced, present = size // block_align, (len(data) - body) // block_align
-            if present < announced:
-                return f"WAV: data chunk announces {announced} frames, the file holds {present}"
-            return None
-        pos = body + size + (size & 1)
-    return None
-
-
-def _ogg_truncation(data: bytes) -> str | None:
-    """For an Ogg stream: a message unless its tail holds a complete page flagged end-of-stream.
-
-    libsndfile and FFmpeg both decode a cut Ogg file as a shorter one (libsndfile takes the length
-    from the last granule position it finds). Every Ogg muxer flags the last page of a stream EOS.
-    """
-    if data[:4] != b"OggS":
-        return None
-    lo = max(0, len(data) - _OGG_MAX_PAGE - 4096)
-    i = data.rfind(b"OggS", lo)
-    while i >= 0:
-        header_end = i + 27 + (data[i + 26] if i + 27 <= len(data) else 0)
-        if i + 27 <= len(data) and data[i + 4] == 0 and header_end <= len(data):
-            page_end = header_end + sum(data[i + 27 : header_end])
-            if page_end <= len(data) and data[i + 5] & 0x04:
-                return None
-        i = data.rfind(b"OggS", lo, i)
-    return "Ogg: no complete end-of-stream page at the end of the file"
-
-
-#: NIST SPHERE sample codings of samples compressed inside the file, which only NIST/LDC tools decode.
-_NIST_COMPRESSIONS = {"shorten": "sph2pipe", "wavpack": "NIST's w_decode", "shortpack": "NIST's w_decode"}
-_NIST_FIELD = re.compile(rb"^(\S+)\s+-(i|r|s\d+)\s?(.*)$")
-
-
-def _nist_header(data: bytes) -> dict[str, str] | None:
-    """The fields of a NIST SPHERE header (`NIST_1A`, its size, `name -type value` lines up to
-    `end_head`), None for anything else."""
-    if not data.startswith(b"NIST_1A\n") or len(data) < 16:
-        return None
-    try:
-        size = int(data[8:16].strip())
-    except ValueError:
-        return None
-    fields: dict[str, str] = {}
-    for line in data[16 : min(size, len(data), 1 << 20)].split(b"\n"):
-        line = line.rstrip(b"\r")
-        if line.strip() == b"end_head":
-            break
-        m = _NIST_FIELD.match(line)
-        if m:
-            # the rest of the line, not the announced -sN length: writers get it wrong
-            fields[m.group(1).decode("ascii", "replace")] = m.group(3).decode("ascii", "replace").strip()
-    fields["_header_bytes"] = str(size)
-    return fields
-
-
-def _nist_problem(data: bytes) -> str | None:
-    """For a NIST SPHERE whose samples are compressed in the file: what it is and what decodes it."""
-    header = _nist_header(data)
-    if header is None:
-        return None
-    coding = header.get("sample_coding", "").lower()
-    for kind, tool in _NIST_COMPRESSIONS.items():
-        if f"embedded-{kind}" in coding:
-            return f"{kind}-compressed NIST SPHERE (needs {tool}): sample_coding {coding}"
-    return None
-
-
-def _nist_truncation(data: bytes) -> str | None:
-    """For an uncompressed NIST SPHERE: a message when `sample_count` announces more frames than the
-    bytes after the header hold (libsndfile silently reads what is there)."""
-    header = _nist_header(data)
-    if header is None:
-        return None
-    try:
-        size = int(header["_header_bytes"])
-        count = int(header["sample_count"])
-        width = int(header.get("sample_n_bytes", "2")) * int(header.get("channel_count", "1"))
-    except (KeyError, ValueError):
-        return None
-    if count <= 0 or width <= 0 or size <= 0:
-        return None
-    present = max(len(data) - size, 0) // width
-    if present < count:
-        return f"NIST SPHERE: sample_count announces {count} frames, the file holds {present}"
-    return None
-
-
-#: The largest Ogg page: 27-byte header, 255 lacing values, 255 x 255 bytes of data.
-_OGG_MAX_PAGE = 27 + 255 + 255 * 255
-#: Decoded MP3 samples may fall short of the Xing count by encoder delay and padding (12 bits each).
-_MP3_SLACK_SAMPLES = 2 * 4096 + 2 * 1152
-_MP3_BITRATE_INDEX_OK = range(1, 15)
-
-
-def _mp3_xing_samples(data: bytes) -> int | None:
-    """Samples per channel announced by an MP3's Xing/Info header (frame count x samples per frame).
-
-    None when there is no such header or it carries no frame count: then there is nothing to check
-    against (a file's length is otherwise only an estimate).
-    """
-    pos = 0
-    if data[:3] == b"ID3" and len(data) >= 10:
-        size = (data[6] & 0x7F) << 21 | (data[7] & 0x7F) << 14 | (data[8] & 0x7F) << 7 | (data[9] & 0x7F)
-        pos = 10 + size + (10 if data[5] & 0x10 else 0)
-    limit = min(len(data) - 4, pos + 65536)
-    while pos < limit:
-        pos = data.find(b"\xff", pos, limit)
-        if pos < 0:
-            return None
-        b1, b2, b3 = data[pos + 1], data[pos + 2], data[pos + 3]
-        version = (b1 >> 3) & 3  # 3: MPEG-1, 2: MPEG-2, 0: MPEG-2.5, 1: reserved
-        layer = (b1 >> 1) & 3  # 1: Layer III
-        if (
-            (b1 & 0xE0) == 0xE0
-            and version != 1
-            and layer == 1
-            and (b2 >> 4) in _MP3_BITRATE_INDEX_OK
-            and ((b2 >> 2) & 3) != 3
-        ):
-            mono = (b3 >> 6) == 3
-            if version == 3:
-                side_info, per_frame = (17 if mono else 32), 1152
-            else:
-                side_info, per_frame = (9 if mono else 17), 576
-            tag = pos + 4 + side_info
-            if data[tag : tag + 4] in (b"Xing", b"Info") and len(data) >= tag + 12:
-                (flags, frames) = struct.unpack(">II", data[tag + 4 : tag + 12])
-                if flags & 1 and frames > 0:
-                    return frames * per_frame
-            return None  # the first frame has no Xing header
-        pos += 1
-    return None
-
-
-# --- metrics, storage ---------------------------------------------------------------------------
-
-
-def pcm_int16(samples: np.ndarray) -> np.ndarray:
-    """The int16 PCM that encode_flac stores and pcm_sha256 hashes: clip(round(x * 32768)), little-endian."""
-    x = np.asarray(samples)
-    if x.ndim != 1:
-        raise ValueError(f"expected mono samples (1-D), got shape {x.shape}")
-    scaled = x.astype(np.float64) * 32768.0
-    np.nan_to_num(scaled, copy=False, nan=0.0)
-    np.rint(scaled, out=scaled)
-    np.clip(scaled, -32768, 32767, out=scaled)
-    return scaled.astype("<i2")
-
-
-def audio_metrics(samples: np.ndarray) -> AudioMetrics:
-    """Level and integrity metrics of 16 kHz mono float samples (the RECORDINGS columns)."""
-    x = np.asarray(samples)
-    if x.ndim != 1:
-        raise ValueError(f"expected mono samples (1-D), got shape {x.shape}")
-    n = int(x.shape[0])
-    digest = hashlib.sha256(pcm_int16(x).tobytes()).hexdigest()
-    if n == 0:
-        return AudioMetrics(0, 0.0, 0.0, SILENCE_DBFS, 0.0, 0.0, digest)
-    peak = total = sumsq = 0.0
-    clipped = 0
-    for i in range(0, n, _METRICS_CHUNK):  # float64 accumulation without a float64 copy of it all
-        c = x[i : i + _METRICS_CHUNK].astype(np.float64)
-        total += float(c.sum())
-        sumsq += float(np.dot(c, c))
-        np.abs(c, out=c)
-        peak = max(peak, float(c.max()))
-        clipped += int(np.count_nonzero(c >= CLIP_LEVEL))
-    rms = math.sqrt(sumsq / n)
-    rms_dbfs = max(20.0 * math.log10(rms), SILENCE_DBFS) if rms > 0 else SILENCE_DBFS
-    return AudioMetrics(
-        num_samples=n,
-        seconds=n / SAMPLE_RATE,
-        peak=peak,
-        rms_dbfs=rms_dbfs,
-        clip_fraction=clipped / n,
-        dc_offset=total / n,
-        pcm_sha256=digest,
-    )
-
-
-def encode_flac(samples: np.ndarray) -> bytes:
-    """16 kHz mono 16-bit FLAC bytes of the samples, deterministic (same samples -> same bytes)."""
-    return encode_pcm16(pcm_int16(samples))
-
-
-def encode_pcm16(pcm: np.ndarray) -> bytes:
-    """encode_flac of samples already quantized by pcm_int16 (for a caller that also hashes the PCM)."""
-    buf = io.BytesIO()
-    with sf.SoundFile(
-        buf, mode="w", samplerate=SAMPLE_RATE, channels=1, format="FLAC", subtype="PCM_16"
-    ) as f:
-        if pcm.shape[0]:
-            f.write(pcm)
-    return buf.getvalue()
-
-
-def read_flac(data_or_path: bytes | str | PathLike | IO[bytes]) -> np.ndarray:
-    """Inverse of encode_flac: float32 mono samples (q / 32768). Raises AudioDecodeError(decode_error)
-    for anything but complete 16 kHz mono audio."""
-    src: str | PathLike | IO[bytes] = (
-        io.BytesIO(bytes(data_or_path)) if isinstance(data_or_path, bytes | bytearray | memoryview) else data_or_path)
-    where = f"{data_or_path}: " if isinstance(data_or_path, str | PathLike) else ""
-    try:
-        with sf.SoundFile(src) as f:
-            if f.samplerate != SAMPLE_RATE or f.channels != 1:
-                raise AudioDecodeError(
-                    Reason.DECODE_ERROR,
-                    f"{where}expected {SAMPLE_RATE} Hz mono, found {f.samplerate} Hz x {f.channels}",
-                )
-            total = f.frames
-            if total == _SF_UNKNOWN_FRAMES:
-                raise AudioDecodeError(Reason.DECODE_ERROR, f"{where}FLAC header has no length")
-            pcm = f.read(total, dtype="int16")
-    except AudioDecodeError:
-        raise
-    except _DECODER_ERRORS as exc:
-        raise AudioDecodeError(Reason.DECODE_ERROR, f"{where}cannot read FLAC: {exc}") from None
-    if pcm.shape[0] != total:
-        raise AudioDecodeError(Reason.DECODE_ERROR, f"{where}truncated: {pcm.shape[0]} of {total} frames")
-    return pcm.astype(np.float32) * np.float32(1.0 / 32768)
-
-

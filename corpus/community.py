@@ -31,19 +31,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from omnicorpus.corpus.folder import walk_tree
-from omnicorpus.corpus.listing import (
-    FileIndex,
-    Listing,
-    error,
-    is_clean,
-    is_iso_date,
-    line_uri,
-    normalize_split,
-    printable,
-    read_csv_rows,
-    require_dir,
-)
+from omnicorpus.corpus.files import FileIndex, require_dir
+from omnicorpus.corpus.listing import Listing, error, is_iso_date, line_uri, normalize_split
+from omnicorpus.corpus.text import is_clean, printable, read_csv_rows
+from omnicorpus.corpus.tree import walk_tree
 from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import UnsafeIdentifier, check_identifier
 from omnicorpus.manifests.schema import ListingProblem, Reason

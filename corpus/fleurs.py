@@ -20,18 +20,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from omnicorpus.corpus.listing import (
-    FileIndex,
-    Listing,
-    decode,
-    error,
-    is_audio_name,
-    line_uri,
-    printable,
-    read_lines,
-    require_dir,
-    subdirs,
-)
+from omnicorpus.corpus.files import FileIndex, require_dir, subdirs
+from omnicorpus.corpus.listing import Listing, error, is_audio_name, line_uri
+from omnicorpus.corpus.text import decode, printable, read_lines
 from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.schema import Reason
 

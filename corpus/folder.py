@@ -80,7 +80,6 @@ beside an audio file `<stem>.<ext>`.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import re
@@ -92,27 +91,10 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from omnicorpus.corpus import toolkits
-from omnicorpus.corpus.listing import (
-    AUDIO_EXTENSIONS,
-    FileIndex,
-    Listing,
-    error,
-    files_in,
-    first_key,
-    is_audio_name,
-    is_clean,
-    line_uri,
-    normalize_split,
-    printable,
-    read_csv_rows,
-    read_lines,
-    read_text_file,
-    require_dir,
-    split_fields,
-    split_from_name,
-    subdirs,
-    text_value,
-)
+from omnicorpus.corpus.files import FileIndex, files_in, require_dir, subdirs
+from omnicorpus.corpus.listing import AUDIO_EXTENSIONS, Listing, error, line_uri, normalize_split, split_from_name
+from omnicorpus.corpus.text import first_key, is_clean, printable, read_csv_rows, read_lines, split_fields, text_value
+from omnicorpus.corpus.tree import audio_problem, audio_stems, sidecar_item, walk_tree
 from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.schema import ListingProblem, Reason
 
@@ -165,10 +147,6 @@ def _stem(name: str) -> str:
     return name[: -len(suffix)] if suffix else name.rsplit(".", 1)[0]
 
 
-def _audio_stems(names: list[str]) -> set[str]:
-    return {n.rsplit(".", 1)[0] for n in names if is_audio_name(n)}
-
-
 def _not_understood(found: list[toolkits.Identified]) -> str:
     first = found[0]
     what = f"columns: {', '.join(first.columns)}" if first.columns else ""
@@ -184,7 +162,7 @@ def _not_understood(found: list[toolkits.Identified]) -> str:
 def _root_manifests(root: Path) -> list[toolkits.Identified]:
     """The manifest-like files at the root, identified; ValueError for those this layout cannot read."""
     names = files_in(root)
-    stems = _audio_stems(names)
+    stems = audio_stems(names)
     found: list[toolkits.Identified] = []
     for name in names:
         if name.startswith(".") or not toolkits.manifest_suffix(name):
@@ -264,14 +242,6 @@ def _number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
-
-
-def _text(value: Any) -> str | None:
-    """A transcript value: None when absent or empty (an empty cell means no transcript)."""
-    if value is None:
-        return None
-    text = value if isinstance(value, str) else str(value)
-    return text or None
 
 
 def _placeholders(value: str, base: str) -> str:
@@ -355,7 +325,7 @@ def _add_row(ctx: _Context, where: str, fallback_uri: str, row: dict[str, Any], 
     listing = ctx.listing
     problems: list[str] = []
     text_key = first_key(row, dialect.texts)
-    raw_text = _text(row.get(text_key)) if text_key else None
+    raw_text = text_value(row.get(text_key)) if text_key else None
     transcript_problem: ListingProblem | None = None
     if raw_text is not None and not is_clean(raw_text):
         raw_text = None
@@ -486,7 +456,7 @@ def _read_speechbrain_json(ctx: _Context) -> None:
         if isinstance(wav, dict):  # {"file": ..., "start": ..., "stop": ..., "duration": ...} (AMI)
             if "files" in wav and "file" not in wav:
                 text_key = first_key(row, SPEECHBRAIN.texts)
-                ctx.listing.add(fallback, raw_text=_text(row[text_key]) if text_key else None,
+                ctx.listing.add(fallback, raw_text=text_value(row[text_key]) if text_key else None,
                                 split=ctx.split or "train", meta=meta, listing_error=error(
                                     Reason.LISTING_ERROR, f"{where}: several audio files (\"files\", one per "
                                                           f"microphone) cannot be one item"))
@@ -539,122 +509,6 @@ _READERS: dict[str, Callable[[_Context], None]] = {
 }
 
 
-# --- sidecars --------------------------------------------------------------------------------------
-
-def _sidecar_json(path: str) -> tuple[dict[str, Any], ListingProblem | None]:
-    """The sidecar object (strings decoded leniently) and a problem when it is not a JSON object."""
-    try:
-        with open(path, "rb") as f:
-            obj = json.loads(f.read().decode("utf-8", "surrogateescape").lstrip("\ufeff"))
-    except (json.JSONDecodeError, OSError) as exc:
-        return {}, error(Reason.LISTING_ERROR, f"{path}: not a JSON object ({exc})")
-    if not isinstance(obj, dict):
-        return {}, error(Reason.LISTING_ERROR, f"{path}: not a JSON object")
-    return obj, None
-
-
-def _sidecar_item(files: FileIndex, dirpath: str, stem: str, names: set[str]) -> dict[str, Any]:
-    """listing.add keyword arguments from the `<stem>.txt` / `<stem>.json` sidecars (a sidecar that is no
-    regular file, such as a symlink loop or a FIFO, is never opened: a listing_error)."""
-    raw_text = language = speaker = None
-    split: str | None = "train"
-    text_problem: ListingProblem | None = None
-    problems: list[str] = []
-    meta: dict[str, Any] | None = None
-    if stem + ".txt" in names:
-        txt = os.path.join(dirpath, stem + ".txt")
-        if not files.resolve_in(dirpath, stem + ".txt")[1]:
-            text_problem = error(Reason.LISTING_ERROR, f"{txt}: {files.problem(txt)}")
-        else:
-            try:
-                raw_text, text_problem = read_text_file(txt)
-            except OSError as exc:
-                text_problem = error(Reason.LISTING_ERROR, f"{txt}: {exc}")
-    json_problem: ListingProblem | None = None
-    if stem + ".json" in names:
-        side = os.path.join(dirpath, stem + ".json")
-        meta = {"sidecar": stem + ".json"}
-        if files.resolve_in(dirpath, stem + ".json")[1]:
-            obj, json_problem = _sidecar_json(side)
-        else:
-            obj, json_problem = {}, error(Reason.LISTING_ERROR, f"{side}: {files.problem(side)}")
-        key = first_key(obj, ("text", "transcript"))
-        if key is not None and obj[key] is not None:
-            raw_text, text_problem = _text(obj[key]), None
-            if raw_text is not None and not is_clean(raw_text):
-                raw_text = None
-                text_problem = error(Reason.TRANSCRIPT_NOT_UTF8, f"{side}: {key} is not valid UTF-8")
-        language, speaker = text_value(obj.get("language")), text_value(obj.get("speaker"))
-        problems += [f"{k} is not valid UTF-8" for k, v in (("language", language), ("speaker", speaker))
-                     if v is not None and not is_clean(v)]
-        language = printable(language) if language else None
-        speaker = printable(speaker) if speaker else None
-        split_value = text_value(obj.get("split"))
-        if split_value is not None:
-            split = normalize_split(split_value)
-            if split is None:
-                problems.append(f"unknown split {printable(split_value)!r}")
-        if problems:
-            json_problem = json_problem or error(Reason.LISTING_ERROR, f"{side}: {'; '.join(problems)}")
-    return {"raw_text": raw_text, "language_raw": language, "speaker_raw": speaker, "split": split,
-            "meta": meta, "listing_error": json_problem or text_problem}
-
-
-def walk_tree(listing: Listing, root: Path, files: FileIndex, read: set[str],
-              on_audio: Callable[[str, str, set[str]], None] | None = None, sidecars: bool = True) -> int:
-    """Walk the tree under root (in `os.walk` top-down order, names sorted; hidden files and folders
-    skipped; symlinked folders not followed, so a symlink loop is never entered): call
-    `on_audio(dirpath, name, names)` for each audio file (a symlink, dangling or looping, included: the
-    callback tells, see `audio_problem`), and `listing.ignore` each file that is neither audio, nor in `read`
-    (absolute paths, as given or resolved), nor (when `sidecars`) a `<stem>.txt` / `<stem>.json` beside an
-    audio file. The directory listings are the FileIndex's own (one scandir per folder, shared with the
-    existence checks; a stat only for a symlink). Returns the number of audio files."""
-    count = 0
-    stack = [str(root)]
-    while stack:
-        dirpath = stack.pop()
-        entries = files.entries(dirpath)
-        if entries is None:
-            continue
-        subdirs = []
-        filenames = []
-        for name, kind in entries.items():
-            if FileIndex.is_folder(kind):
-                if not name.startswith("."):
-                    subdirs.append(name)
-            elif FileIndex.is_link(kind) and os.path.isdir(os.path.join(dirpath, name)):
-                continue  # a symlinked folder: not followed (as os.walk), so `ln -s . loop` is harmless
-            else:
-                filenames.append(name)
-        stack.extend(os.path.join(dirpath, d) for d in sorted(subdirs, reverse=True))
-        names = set(filenames)
-        stems = _audio_stems(filenames) if sidecars else set()
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            if is_audio_name(name):
-                count += 1
-                if on_audio is not None:
-                    on_audio(dirpath, name, names)
-                continue
-            real = os.path.join(files.realdir(dirpath), name)
-            if os.path.join(dirpath, name) in read or real in read:
-                continue
-            stem, _, ext = name.rpartition(".")
-            if stem in stems and ext.lower() in ("txt", "json"):
-                continue
-            listing.ignore(real)
-    return count
-
-
-def audio_problem(files: FileIndex, path: str, exists: bool) -> ListingProblem | None:
-    """A missing_file listing_error for an audio file found in a folder listing that is no regular file (a
-    symlink loop, a dangling symlink, a FIFO...): None when it is one."""
-    if exists:
-        return None
-    return error(Reason.MISSING_FILE, f"{path}: {files.problem(path)}")
-
-
 def list_items(source: SourceConfig) -> pa.Table:
     root = require_dir(source.path, LAYOUT).absolute()
     listing = Listing(source, LAYOUT)
@@ -667,7 +521,7 @@ def list_items(source: SourceConfig) -> pa.Table:
     def add_sidecar_item(dirpath: str, name: str, names: set[str]) -> None:
         path = os.path.join(dirpath, name)
         uri, exists = files.resolve(path)
-        item = _sidecar_item(files, dirpath, name.rsplit(".", 1)[0], names)
+        item = sidecar_item(files, dirpath, name.rsplit(".", 1)[0], names)
         item["listing_error"] = audio_problem(files, path, exists) or item["listing_error"]
         listing.add(uri, **item)
 

@@ -35,17 +35,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from omnicorpus.corpus.listing import (
-    FileIndex,
-    Listing,
-    error,
-    is_audio_name,
-    language_dir,
-    normalize_split,
-    printable,
-    split_from_name,
-    walk,
-)
+from omnicorpus.corpus.files import FileIndex, walk
+from omnicorpus.corpus.listing import Listing, error, is_audio_name, language_dir, normalize_split, split_from_name
+from omnicorpus.corpus.text import printable
 from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import row_uri
 from omnicorpus.manifests.schema import ListingProblem, Reason

@@ -33,9 +33,10 @@ from typing import IO
 
 import pyarrow.compute as pc
 
-from omnicorpus.corpus.audio import AudioDecodeError, audio_metrics, decode_audio
+from omnicorpus.corpus.audio import AudioDecodeError, decode_audio
 from omnicorpus.corpus.community import METADATA
 from omnicorpus.corpus.community import list_items as list_community
+from omnicorpus.corpus.pcm import audio_metrics
 from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import UnsafeIdentifier, check_identifier
 from omnicorpus.manifests.layout import table_uri

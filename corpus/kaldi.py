@@ -48,18 +48,9 @@ from typing import Any
 import pyarrow as pa
 
 from omnicorpus.corpus.commands import ARK, FILE, PIPE, parse_rxfilename
-from omnicorpus.corpus.listing import (
-    FileIndex,
-    Listing,
-    decode,
-    error,
-    line_uri,
-    printable,
-    read_lines,
-    require_dir,
-    split_from_name,
-    walk,
-)
+from omnicorpus.corpus.files import FileIndex, require_dir, walk
+from omnicorpus.corpus.listing import Listing, error, line_uri, split_from_name
+from omnicorpus.corpus.text import decode, printable, read_lines
 from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.schema import ListingProblem, Reason
 

@@ -40,19 +40,10 @@ from typing import Any
 import pyarrow as pa
 
 from omnicorpus.corpus import toolkits
-from omnicorpus.corpus.folder import walk_tree
-from omnicorpus.corpus.listing import (
-    FileIndex,
-    Listing,
-    error,
-    files_in,
-    is_clean,
-    line_uri,
-    printable,
-    require_dir,
-    split_from_name,
-    text_value,
-)
+from omnicorpus.corpus.files import FileIndex, files_in, require_dir
+from omnicorpus.corpus.listing import Listing, error, line_uri, split_from_name
+from omnicorpus.corpus.text import is_clean, printable, text_value
+from omnicorpus.corpus.tree import walk_tree
 from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.schema import ListingProblem, Reason
 

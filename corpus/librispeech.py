@@ -38,21 +38,17 @@ from typing import Any
 
 import pyarrow as pa
 
+from omnicorpus.corpus.files import FileIndex, require_dir
 from omnicorpus.corpus.listing import (
     AUDIO_EXTENSIONS,
-    FileIndex,
     Listing,
-    decode,
     error,
     is_audio_name,
-    lenient,
     line_uri,
-    printable,
     read_text_file,
-    require_dir,
     split_from_name,
-    strip_eol,
 )
+from omnicorpus.corpus.text import decode, lenient, printable, strip_eol
 from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.schema import ListingProblem, Reason
 

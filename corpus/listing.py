@@ -8,21 +8,23 @@ rather than a `stat` per file, and each directory is `realpath`-ed once rather t
 
 from __future__ import annotations
 
-import csv
 import datetime
-import errno
-import io
 import json
 import os
 import re
-import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pyarrow as pa
 
+from omnicorpus.corpus.files import realpath
+from omnicorpus.corpus.text import (
+    is_clean,
+    is_clean_fast,
+    printable,
+    strip_eol,
+)
 from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import item_id
 from omnicorpus.manifests.schema import SOURCE_ITEMS, SPLITS, ListingProblem, Reason
@@ -116,79 +118,6 @@ def line_uri(path: str | os.PathLike[str], lineno: int) -> str:
     return f"{path}#line={lineno}"
 
 
-# --- text ------------------------------------------------------------------------------------------
-
-def strip_eol(line: bytes) -> bytes:
-    """The line without its line ending (`\\n`, `\\r\\n` or `\\r`), nothing else stripped."""
-    if line.endswith(b"\n"):
-        line = line[:-1]
-    if line.endswith(b"\r"):
-        line = line[:-1]
-    return line
-
-
-def read_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
-    """(1-based line number, bytes without line ending) of each line of a text file; a UTF-8 BOM at
-    the start of the file is dropped; empty lines are yielded too."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    if not data:
-        return
-    lines = data.split(b"\n")
-    if lines[-1] == b"":
-        lines.pop()
-    for i, line in enumerate(lines, 1):
-        yield i, line[:-1] if line.endswith(b"\r") else line
-
-
-def decode(data: bytes) -> str | None:
-    """Strict UTF-8, or None when the bytes are not valid UTF-8."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
-def split_fields(raw: bytes, sep: str = "\t") -> tuple[list[str], list[int]]:
-    """Fields of a delimited line as strings, and the indices of the fields that are not valid UTF-8
-    (those are decoded leniently: see `lenient`). One strict decode of the whole line when it is clean."""
-    try:
-        return raw.decode("utf-8").split(sep), []
-    except UnicodeDecodeError:
-        parts = raw.split(sep.encode())
-        return [lenient(p) for p in parts], [i for i, p in enumerate(parts) if decode(p) is None]
-
-
-def lenient(data: bytes) -> str:
-    """UTF-8 with undecodable bytes kept as lone surrogates (see `is_clean`)."""
-    return data.decode("utf-8", "surrogateescape")
-
-
-def is_clean(text: str) -> bool:
-    """False when `text` came from `lenient` with bytes that were not valid UTF-8."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _is_clean_fast(text: str) -> bool:
-    return text.isascii() or is_clean(text)
-
-
-def printable(text: str) -> str:
-    """A string safe for Arrow (valid UTF-8): undecodable bytes as `\\xNN`."""
-    if text.isascii() or is_clean(text):
-        return text
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a surrogate that is no escaped byte (a JSON "\ud800" escape)
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def read_text_file(path: str | os.PathLike[str]) -> tuple[str | None, ListingProblem | None]:
     """(text, problem) of a whole transcript file: the text without its final line ending, or None and
     a `transcript_not_utf8` listing_error naming the file and the line of the first bad byte."""
@@ -201,275 +130,6 @@ def read_text_file(path: str | os.PathLike[str]) -> tuple[str | None, ListingPro
     except UnicodeDecodeError as exc:
         lineno = data.count(b"\n", 0, exc.start) + 1
         return None, error(Reason.TRANSCRIPT_NOT_UTF8, f"{path} line {lineno}: invalid UTF-8 ({exc.reason})")
-
-
-def read_csv_rows(
-    path: str | os.PathLike[str], delimiter: str = ",", quoting: Literal[0, 1, 2, 3] = csv.QUOTE_MINIMAL,
-    skipinitialspace: bool = False,
-) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
-    """(header, rows) of a delimited file with a header line, decoded leniently: a field holding bytes
-    that are not UTF-8 keeps them as surrogates (test with `is_clean`). Rows are (line number, {column:
-    value}); short rows have the missing columns absent; blank lines are skipped."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    text = lenient(data)
-    # Records end at \n or \r\n only: the csv module would also end one at a bare \r (and StringIO's lines
-    # would count it as a line), which splits a transcript holding one and invents a row. A bare \r is
-    # swapped for a character the file does not hold while parsing, and put back in the fields.
-    cr = _bare_cr_stand_in(text)
-    if cr is not None:
-        text = _BARE_CR.sub(cr, text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting,
-                        skipinitialspace=skipinitialspace)
-
-    def restore(fields: list[str]) -> list[str]:
-        return fields if cr is None else [f.replace(cr, "\r") for f in fields]
-
-    try:
-        header = [h.strip() for h in restore(next(reader))]
-    except StopIteration:
-        return [], iter(())
-
-    def rows() -> Iterator[tuple[int, dict[str, str]]]:
-        start = reader.line_num + 1
-        for fields in reader:
-            lineno, start = start, reader.line_num + 1
-            if not fields or fields == [""]:
-                continue
-            yield lineno, dict(zip(header, restore(fields), strict=False))
-
-    return header, rows()
-
-
-_BARE_CR = re.compile(r"\r(?!\n)")
-
-
-def _bare_cr_stand_in(text: str) -> str | None:
-    """None when `text` has no bare CR; else a character (private use) that `text` does not contain."""
-    if "\r" not in text or not _BARE_CR.search(text):
-        return None
-    for code in range(0xE000, 0xF900):
-        if chr(code) not in text:
-            return chr(code)
-    raise ValueError("no stand-in character for a bare carriage return")  # 6400 distinct private-use chars
-
-
-def read_jsonl_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    """(line number, object or None, parse problem) of each non-blank line of a JSON-lines file, decoded
-    leniently (strings may hold surrogates for bytes that are not UTF-8; test with `is_clean`)."""
-    return json_objects(read_lines(path))
-
-
-def json_objects(lines: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    """(line number, object or None, parse problem) of each non-blank (line number, bytes) line."""
-    for lineno, raw in lines:
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(lenient(raw))
-        except json.JSONDecodeError as exc:
-            yield lineno, None, f"line {lineno} is not JSON: {exc.msg}"
-            continue
-        if not isinstance(obj, dict):
-            yield lineno, None, f"line {lineno} is not a JSON object"
-            continue
-        yield lineno, obj, None
-
-
-def first_key(row: Mapping[str, Any], names: Iterable[str]) -> str | None:
-    """The first of `names` that is a key of `row`."""
-    for name in names:
-        if name in row:
-            return name
-    return None
-
-
-def text_value(value: Any) -> str | None:
-    """A manifest value as a string; None for null / empty."""
-    if value is None:
-        return None
-    if isinstance(value, float) and value != value:  # NaN
-        return None
-    text = value if isinstance(value, str) else str(value)
-    return text if text != "" else None
-
-
-# --- the file system -------------------------------------------------------------------------------
-
-_FILE, _LINK, _OTHER, _DIR = 0, 1, 2, 3
-
-
-class FileIndex:
-    """Existence and resolved path of files, from one `os.scandir` per directory.
-
-    `resolve(path)` gives what `str(Path(path).resolve())` gives (the parent is `realpath`-ed once per
-    directory; a file that is itself a symlink is resolved on its own) and whether it is a regular
-    file (following symlinks). Create one per listing: it caches what it has seen.
-    """
-
-    def __init__(self) -> None:
-        self._dirs: dict[str, dict[str, int] | None] = {}
-        self._real: dict[str, str] = {}
-
-    def entries(self, directory: str) -> dict[str, int] | None:
-        """name -> kind of a directory's entries (see `is_folder`, `is_link`), None when it cannot be listed."""
-        found = self._dirs.get(directory, False)
-        if found is not False:
-            return found  # type: ignore[return-value]
-        listing: dict[str, int] | None = {}
-        try:
-            with os.scandir(directory) as it:
-                for entry in it:
-                    try:
-                        if entry.is_symlink():
-                            kind = _LINK
-                        elif entry.is_file(follow_symlinks=False):
-                            kind = _FILE
-                        elif entry.is_dir(follow_symlinks=False):
-                            kind = _DIR
-                        else:
-                            kind = _OTHER
-                    except OSError:
-                        kind = _OTHER
-                    listing[entry.name] = kind  # type: ignore[index]
-        except OSError:
-            listing = None
-        self._dirs[directory] = listing
-        return listing
-
-    @staticmethod
-    def is_folder(kind: int) -> bool:
-        """An `entries` kind that is a folder (not a symlink to one)."""
-        return kind == _DIR
-
-    @staticmethod
-    def is_link(kind: int) -> bool:
-        """An `entries` kind that is a symlink (to anything, or dangling)."""
-        return kind == _LINK
-
-    def realdir(self, directory: str) -> str:
-        real = self._real.get(directory)
-        if real is None:
-            real = self._real[directory] = os.path.realpath(directory)
-        return real
-
-    def resolve(self, path: str) -> tuple[str, bool]:
-        """(resolved absolute path, is an existing regular file). Never raises: a symlink loop or a
-        dangling symlink resolves as far as it goes and is no file (see `problem`)."""
-        if "\x00" in path:  # no file system call can take it
-            return path, False
-        path = os.path.abspath(path)
-        parent, name = os.path.split(path)
-        return self.resolve_in(parent, name)
-
-    def resolve_in(self, parent: str, name: str) -> tuple[str, bool]:
-        """`resolve(parent/name)` for an absolute, normalized `parent` (the fast path of a listing)."""
-        if not name or name in (".", "..") or os.sep in name or "\x00" in name:
-            path = os.path.abspath(os.path.join(parent, name))
-            if "\x00" in path:
-                return path, False
-            if not name or name in (".", ".."):
-                return _realpath(path), os.path.isfile(path)
-            return self.resolve(path)
-        path = os.path.join(parent, name)
-        listing = self.entries(parent)
-        if listing is None:
-            return os.path.join(self.realdir(parent), name), False
-        kind = listing.get(name)
-        if kind is None:
-            return os.path.join(self.realdir(parent), name), False
-        if kind == _LINK:
-            return _realpath(path), os.path.isfile(path)
-        return os.path.join(self.realdir(parent), name), kind == _FILE
-
-    def problem(self, path: str) -> str:
-        """Why `path`, which `resolve` found to be no regular file, is none, in words (for a listing_error):
-        `symlink loop`, `dangling symlink to <target>`, `a folder`, `not a regular file` or `does not
-        exist`. Costs a stat or two: call it only for what is missing."""
-        if "\x00" in path:
-            return "the path holds a NUL byte"
-        try:
-            st = os.lstat(path)
-        except OSError as exc:
-            return "does not exist" if exc.errno == errno.ENOENT else f"cannot be read ({exc.strerror})"
-        if stat.S_ISLNK(st.st_mode):
-            try:
-                target = os.stat(path)
-            except OSError as exc:
-                if exc.errno == errno.ELOOP:
-                    return "symlink loop (too many levels of symbolic links)"
-                try:
-                    to = os.readlink(path)
-                except OSError:
-                    to = "?"
-                return f"dangling symlink to {printable(to)}"
-            st = target
-        if stat.S_ISDIR(st.st_mode):
-            return "a folder, not a file"
-        if not stat.S_ISREG(st.st_mode):
-            return "not a regular file"
-        return "exists"
-
-
-def _realpath(path: str) -> str:
-    """`str(Path(path).resolve())` without its RuntimeError on a symlink loop (the path as far as it resolves)."""
-    try:
-        return os.path.realpath(path)
-    except (OSError, ValueError):
-        return path
-
-
-def subdirs(path: str | os.PathLike[str]) -> list[Path]:
-    """The folders (not hidden; symlinks to folders included) directly in `path`, sorted by name;
-    from one scandir, without a stat per entry where the file system gives entry types."""
-    found = []
-    try:
-        with os.scandir(path) as it:
-            for entry in it:
-                try:
-                    if not entry.name.startswith(".") and entry.is_dir():
-                        found.append(entry.name)
-                except OSError:
-                    continue
-    except OSError:
-        return []
-    return [Path(path) / name for name in sorted(found)]
-
-
-def files_in(path: str | os.PathLike[str]) -> list[str]:
-    """Names of the regular files (or symlinks to them) directly in `path`, sorted; [] when unreadable."""
-    found = []
-    try:
-        with os.scandir(path) as it:
-            for entry in it:
-                try:
-                    if entry.is_file():
-                        found.append(entry.name)
-                except OSError:
-                    continue
-    except OSError:
-        return []
-    return sorted(found)
-
-
-def walk(root: str) -> Iterator[tuple[str, list[str], list[str]]]:
-    """`os.walk` in a deterministic order (sorted names), following no symlinked directories."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        filenames.sort()
-        yield dirpath, dirnames, filenames
-
-
-def require_dir(path: str | os.PathLike[str], layout: str) -> Path:
-    """The source folder as a Path; a one-line ValueError when it is not a folder."""
-    p = Path(path)
-    if not p.exists():
-        raise ValueError(f"{layout}: source folder {p} does not exist")
-    if not p.is_dir():
-        raise ValueError(f"{layout}: source path {p} is not a folder")
-    return p
 
 
 def checked_uri(path: str) -> tuple[str, ListingProblem | None]:
@@ -525,7 +185,7 @@ class Listing:
         self.source = source
         self.layout = layout
         # ids hash the location within the source, so a corpus moved to another folder keeps its ids
-        self._root = _realpath(os.path.abspath(source.path)).rstrip("/") + "/"
+        self._root = realpath(os.path.abspath(source.path)).rstrip("/") + "/"
         self._rows: dict[str, dict[str, Any]] = {}
         self._dups: dict[str, list[tuple[str | None, str | None]]] = {}
         self._ignored = 0
@@ -575,11 +235,11 @@ class Listing:
         if iid in self._rows:
             self._dups.setdefault(iid, []).append((raw_text, split))
             return
-        if raw_text is not None and not _is_clean_fast(raw_text):  # a safety net: adapters check first
+        if raw_text is not None and not is_clean_fast(raw_text):  # a safety net: adapters check first
             raw_text = None
             listing_error = listing_error or error(Reason.TRANSCRIPT_NOT_UTF8,
                                                    f"{source_uri}: transcript is not valid UTF-8")
-        speaker_raw, language_raw, license = (v if v is None or _is_clean_fast(v) else printable(v)
+        speaker_raw, language_raw, license = (v if v is None or is_clean_fast(v) else printable(v)
                                               for v in (speaker_raw, language_raw, license))
         if labelled is None:
             labelled = src.labelled and raw_text is not None

@@ -16,14 +16,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from omnicorpus.corpus.folder import audio_problem, walk_tree
-from omnicorpus.corpus.listing import (
-    AUDIO_EXTENSIONS,
-    FileIndex,
-    Listing,
-    language_dir,
-    require_dir,
-)
+from omnicorpus.corpus.files import FileIndex, require_dir
+from omnicorpus.corpus.listing import AUDIO_EXTENSIONS, Listing, language_dir
+from omnicorpus.corpus.tree import audio_problem, walk_tree
 from omnicorpus.manifests.config import SourceConfig
 
 LAYOUT = "longform"

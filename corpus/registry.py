@@ -35,7 +35,8 @@ from omnicorpus.corpus import (
     librispeech,
     longform,
 )
-from omnicorpus.corpus.listing import AUDIO_EXTENSIONS, is_audio_name, subdirs
+from omnicorpus.corpus.files import subdirs
+from omnicorpus.corpus.listing import AUDIO_EXTENSIONS, is_audio_name
 from omnicorpus.manifests.config import SourceConfig
 
 ADAPTERS: dict[str, Callable[[SourceConfig], pa.Table]] = {

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omnicorpus.corpus.listing import first_key, json_objects, lenient, read_csv_rows, strip_eol
+from omnicorpus.corpus.text import first_key, json_objects, lenient, read_csv_rows, strip_eol
 
 #: Columns / keys naming the audio file of a row, in order of preference.
 PATH_COLUMNS = ("audio_filepath", "file", "path", "file_name", "audio", "wav")

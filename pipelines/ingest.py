@@ -18,8 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from omnicorpus.corpus.audio import AudioDecodeError, audio_metrics, decode_audio, encode_flac
+from omnicorpus.corpus.audio import AudioDecodeError, decode_audio
 from omnicorpus.corpus.listing import Ignored, ignored_files
+from omnicorpus.corpus.pcm import audio_metrics, encode_flac
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.config import IngestParams, PipelineConfig
 from omnicorpus.manifests.keys import speaker_pseudonym, split_row_uri

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from omnicorpus.corpus.audio import encode_pcm16, pcm_int16, read_flac
+from omnicorpus.corpus.pcm import encode_pcm16, pcm_int16, read_flac
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.config import SegmentParams
 from omnicorpus.manifests.keys import segment_id

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from omnicorpus.corpus.audio import encode_flac, read_flac
+from omnicorpus.corpus.pcm import encode_flac, read_flac
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.config import PipelineConfig
 from omnicorpus.manifests.layout import group_index

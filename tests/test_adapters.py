@@ -20,7 +20,9 @@ import pytest
 import soundfile as sf
 
 from omnicorpus.corpus import listing
+from omnicorpus.corpus.files import FileIndex
 from omnicorpus.corpus.registry import ADAPTERS, detect_layout, list_source
+from omnicorpus.corpus.text import read_lines
 from omnicorpus.manifests.config import LAYOUTS, SourceConfig
 from omnicorpus.manifests.keys import item_id, row_uri
 from omnicorpus.manifests.schema import SOURCE_ITEMS, problem_text
@@ -120,14 +122,14 @@ def test_language_dir_names():
 
 def test_read_lines_keeps_everything_but_line_endings(tmp_path):
     p = touch(tmp_path / "t.txt", b"\xef\xbb\xbfa  \r\n\n b\t\nlast")
-    assert list(listing.read_lines(p)) == [(1, b"a  "), (2, b""), (3, b" b\t"), (4, b"last")]
+    assert list(read_lines(p)) == [(1, b"a  "), (2, b""), (3, b" b\t"), (4, b"last")]
 
 
 def test_file_index_matches_path_resolve(tmp_path):
     real = wav(tmp_path / "real" / "a.wav")
     (tmp_path / "linkdir").symlink_to(tmp_path / "real")
     (tmp_path / "real" / "b.wav").symlink_to(real)
-    idx = listing.FileIndex()
+    idx = FileIndex()
     for p in (tmp_path / "linkdir" / "a.wav", tmp_path / "real" / "b.wav", tmp_path / "real" / "nope.wav",
               tmp_path / "real" / ".." / "real" / "a.wav", tmp_path / "missing_dir" / "x.wav"):
         uri, exists = idx.resolve(str(p))

@@ -15,14 +15,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from omnicorpus.corpus.audio import (
-    AudioDecodeError,
-    audio_metrics,
-    decode_audio,
-    encode_flac,
-    pcm_int16,
-    read_flac,
-)
+from omnicorpus.corpus.audio import AudioDecodeError, decode_audio
+from omnicorpus.corpus.pcm import audio_metrics, encode_flac, pcm_int16, read_flac
 from omnicorpus.manifests.layout import audio_store_path
 from omnicorpus.manifests.schema import SAMPLE_RATE, Reason
 

@@ -18,9 +18,10 @@ import pytest
 import soundfile as sf
 import yaml
 
-from omnicorpus.corpus.audio import AudioDecodeError, decode_audio, encode_flac
+from omnicorpus.corpus.audio import AudioDecodeError, decode_audio
 from omnicorpus.corpus.community import list_items as list_community
 from omnicorpus.corpus.intake import Limits, UnsafeSubmission, extract_archive
+from omnicorpus.corpus.pcm import encode_flac
 from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.schema import problem_text
 

@@ -120,7 +120,7 @@ def test_each_shard_sample_is_its_segment_span_of_the_recording(pipeline_run):
     """Shards copy the segment FLACs stored at segment time: the audio must be exactly the span."""
     import tarfile
 
-    from omnicorpus.corpus.audio import read_flac
+    from omnicorpus.corpus.pcm import read_flac
     from omnicorpus.manifests.schema import SAMPLE_RATE, SEGMENTS
 
     cfg, report = pipeline_run

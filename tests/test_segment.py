@@ -9,7 +9,8 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from omnicorpus.corpus.audio import audio_metrics, decode_audio, encode_flac, read_flac
+from omnicorpus.corpus.audio import decode_audio
+from omnicorpus.corpus.pcm import audio_metrics, encode_flac, read_flac
 from omnicorpus.manifests.config import SegmentParams
 from omnicorpus.manifests.layout import audio_store_path
 from omnicorpus.manifests.schema import RECORDINGS, SAMPLE_RATE

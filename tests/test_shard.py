@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 import webdataset as wds
 
-from omnicorpus.corpus.audio import encode_flac, read_flac
+from omnicorpus.corpus.pcm import encode_flac, read_flac
 from omnicorpus.manifests.keys import segment_id
 from omnicorpus.manifests.layout import audio_store_path, group_index, segment_pack_path
 from omnicorpus.manifests.schema import SEGMENTS
