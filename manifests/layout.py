@@ -5,6 +5,7 @@
     OUT/tables/<table>/                                    table_uri
     OUT/shards/<lang>/<corpus>/<split>/<digest>-NNNNNN.tar
     OUT/shards/<lang>/<corpus>/<split>/<digest>.{shards,utterances}.arrow   group_index
+    OUT/tables/_shard_runs/<input key>.shards.arrow        shard_run_record
     OUT/releases/<id>/                                     releases_dir
     OUT/quality/<id>/{verdict.json,data_docs/,report.html} quality_dir
 """
@@ -23,14 +24,39 @@ log = logging.getLogger(__name__)
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
-def releases_dir(root: str | os.PathLike[str]) -> Path:
-    """The folder of an output root's releases (and of its `latest` pointer and release id counter)."""
-    return Path(root) / "releases"
+def releases_dir(root: str | os.PathLike[str]) -> str:
+    """The folder of an output root's releases (and of its `latest` pointer and release id counter): a local
+    path or a storage URI, as the root is."""
+    return storage.join(root, "releases")
+
+
+def release_dir(root: str | os.PathLike[str], release_id: str) -> str:
+    """The folder of one release."""
+    return storage.join(releases_dir(root), release_id)
+
+
+def root_of_release(release_folder: str | os.PathLike[str]) -> str:
+    """The output root a release folder lies in (`<root>/releases/<id>` -> `<root>`)."""
+    parent, _, _ = os.fspath(release_folder).rstrip("/").rpartition("/")
+    root, _, folder = parent.rpartition("/")
+    if folder != "releases":
+        raise ValueError(f"{release_folder} is no releases/<id> folder of an output root")
+    return root
 
 
 def quality_dir(root: str | os.PathLike[str], release_id: str) -> Path:
     """Where a release's quality results go: the gate's verdict and Data Docs, the HTML report."""
     return Path(root) / "quality" / release_id
+
+
+def shard_runs_dir(root: str) -> str:
+    """The records of earlier shard runs, by the key of their inputs (see pipelines.shard.earlier_shards)."""
+    return storage.join(root, "tables", "_shard_runs")
+
+
+def shard_run_record(root: str, input_key: str) -> str:
+    """The shards a run over the inputs named `input_key` made (written once every group is whole)."""
+    return storage.join(shard_runs_dir(root), f"{input_key}.shards.arrow")
 
 
 def table_uri(root: str, table: str) -> str:
@@ -67,15 +93,15 @@ def group_index(shard_path: str) -> tuple[str, str]:
     return f"{stem}.shards.arrow", f"{stem}.utterances.arrow"
 
 
-def forget_groups(root: Path, release_dir: Path, shard_paths: list[str]) -> list[str]:
-    """Remove the index of each group these shards (paths relative to `release_dir`) belong to, so that the
+def forget_groups(root: Path, release_folder: Path, shard_paths: list[str]) -> list[str]:
+    """Remove the index of each group these shards (paths relative to `release_folder`) belong to, so that the
     next run writes the group again from its segments instead of trusting its files. Shards outside
     `root/shards/` are left alone. The tars stay (another release may point at them) until the rebuild
     replaces them atomically. Returns the indexes removed, relative to `root`."""
     root = Path(root).resolve()
     removed = []
     for path in shard_paths:
-        shard = (Path(release_dir) / path).resolve()
+        shard = (Path(release_folder) / path).resolve()
         if not shard.is_relative_to(root / "shards"):
             log.warning("shard %s is not under %s: not rebuilt", shard, root / "shards")
             continue

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.languages import UNDETERMINED
-from omnicorpus.manifests.layout import releases_dir
+from omnicorpus.manifests.layout import release_dir, releases_dir, root_of_release
 from omnicorpus.manifests.schema import REJECTS, SCHEMA_VERSION, SHARDS, SUMMARY, UTTERANCES
 from omnicorpus.manifests.tables import conform, read_table, to_parquet_bytes
 
@@ -38,53 +38,74 @@ RELEASE_FILES = ("shards.parquet", "utterances.parquet", "summary.parquet", "rej
 
 @dataclass(frozen=True)
 class Release:
-    path: Path
+    uri: str  # the release folder, `<output root>/releases/<id>`: a local path or a storage URI
     info: dict[str, Any]
 
     @property
     def id(self) -> str:
         return self.info["id"]
 
+    @property
+    def path(self) -> Path:
+        """The release folder on this machine's file system, for what reads local files (the gate's Great
+        Expectations, the report, the trainer's shard reader); a release on remote storage has none."""
+        if storage.is_remote(self.uri):
+            raise ValueError(f"{self.uri} is on remote storage: this needs the release on a local file system")
+        return Path(self.uri.removeprefix("file://"))
+
+    @property
+    def root(self) -> str:
+        """The output root the release was made in, whose `shards/` its shard paths point into."""
+        return root_of_release(self.uri)
+
     def table(self, name: str) -> pa.Table:
         from omnicorpus.manifests.schema import TABLES
 
-        return read_table(self.path / f"{name}.parquet", TABLES[name])
+        return read_table(storage.join(self.uri, f"{name}.parquet"), TABLES[name])
 
 
 def latest_release(root: str | os.PathLike[str]) -> Release | None:
-    pointer = releases_dir(root) / "latest"
-    if not pointer.exists():
+    pointer = storage.join(releases_dir(root), "latest")
+    if not storage.exists(pointer):
         return None
-    return open_release(releases_dir(root) / pointer.read_text().strip())
+    return open_release(release_dir(root, storage.read_bytes(pointer).decode().strip()))
+
+
+def _release_ids(root: str | os.PathLike[str]) -> list[str]:
+    """The ids of the releases made in an output root (folders `v<n>` that hold a release.json), in order."""
+    folder = releases_dir(root)
+    return [name for name in storage.list_names(folder)
+            if name.startswith("v") and storage.exists(storage.join(folder, name, "release.json"))]
 
 
 def newest_release(root: str | os.PathLike[str]) -> Release | None:
     """The release made last, whether or not it passed its gate (`latest` names the newest that did)."""
-    folders = sorted(p for p in releases_dir(root).glob("v*") if (p / "release.json").exists()) \
-        if releases_dir(root).exists() else []
-    return open_release(folders[-1]) if folders else None
+    ids = _release_ids(root)
+    return open_release(release_dir(root, ids[-1])) if ids else None
 
 
 def open_release(path: str | os.PathLike[str]) -> Release:
-    """A release by its folder, or by an output root (then its latest release). Symlinks are resolved: a
-    release's shard paths are relative to where it really lies."""
-    path = Path(path).resolve()
-    if not (path / "release.json").exists():
-        latest = latest_release(path) if (path / "releases").exists() else None
+    """A release by its folder, or by an output root (then its latest release); a local path or a storage URI.
+    Local symlinks are resolved: a release's shard paths are relative to where it really lies."""
+    uri = os.fspath(path)
+    if not storage.is_remote(uri):
+        uri = str(Path(uri.removeprefix("file://")).resolve())
+    info_uri = storage.join(uri, "release.json")
+    if not storage.exists(info_uri):
+        latest = latest_release(uri) if storage.exists(releases_dir(uri)) else None
         if latest is None:
-            raise FileNotFoundError(f"{path} is not a release (no release.json) nor an output root with one")
+            raise FileNotFoundError(f"{uri} is not a release (no release.json) nor an output root with one")
         return latest
-    return Release(path, json.loads((path / "release.json").read_text("utf-8")))
+    return Release(uri, json.loads(storage.read_bytes(info_uri).decode("utf-8")))
 
 
 def output_root_of(release: Release) -> Path:
-    """The output root a release was made in (`<root>/releases/<id>/`), whose `shards/` its shard paths
-    point into; a one-line ValueError when the release folder does not lie in one (a copy of the folder alone)."""
-    root = release.path.parent.parent
+    """The local output root a release was made in, whose `shards/` its shard paths point into; a one-line
+    ValueError when the release folder does not lie in one (a copy of the folder alone)."""
     shards = pc.unique(release.table("shards").column("path")).to_pylist()[:3]
     missing = [p for p in shards if not (release.path / p).is_file()]
     if release.path.parent.name == "releases" and not missing:
-        return root
+        return Path(release.root)
     example = f" (e.g. {release.path / missing[0]} is missing)" if missing else ""
     raise ValueError(
         f"{release.path} is release {release.id} outside the output root it was made in: its shard paths are "
@@ -141,8 +162,8 @@ def build_release(root: str, shards: pa.Table, utterances: pa.Table, rejects: pa
     parent = latest_release(root)
     if parent is not None and parent.info.get("content_sha256") == content:
         return parent, False
-    existing = [open_release(p) for p in sorted(releases_dir(root).glob("v*")) if (p / "release.json").exists()]
-    for earlier in existing:  # made by a run that stopped before `latest` moved: the same release
+    for earlier in map(open_release, (release_dir(root, i) for i in _release_ids(root))):
+        # made by a run that stopped before `latest` moved: the same release
         if earlier.info.get("content_sha256") == content and earlier.info.get("parent") == (
                 parent.id if parent else None):
             return earlier, True
@@ -168,18 +189,30 @@ def build_release(root: str, shards: pa.Table, utterances: pa.Table, rejects: pa
         },
         **(extra or {}),
     }
-    final = releases_dir(root) / release_id
-    tmp = releases_dir(root) / f".tmp-{release_id}"
+    files["release.json"] = (json.dumps(info, indent=2, sort_keys=True) + "\n").encode()
+    final = release_dir(root, release_id)
+    _write_release_folder(final, files)
+    return Release(final, info), True
+
+
+def _write_release_folder(final: str, files: dict[str, bytes]) -> None:
+    """Put a release's files in place, all or nothing: on a local file system written under a temporary name,
+    fsynced and renamed; on an object store (where a put is atomic and a rename is a copy) each file put under
+    its final name, release.json last, since a folder without it is no release (open_release)."""
+    if storage.is_remote(final):
+        for name in (*RELEASE_FILES, "release.json"):
+            storage.write_bytes_atomic(storage.join(final, name), files[name])
+        return
+    folder = Path(final.removeprefix("file://"))
+    tmp = folder.with_name(f".tmp-{folder.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for name, data in files.items():
         (tmp / name).write_bytes(data)
-    (tmp / "release.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", "utf-8")
-    for name in (*files, "release.json"):
+    for name in files:
         storage.fsync_file(tmp / name)
     storage.fsync_dir(tmp)
-    storage.replace_durably(str(tmp), str(final))
-    return Release(final, info), True
+    storage.replace_durably(str(tmp), str(folder))
 
 
 #: The number of the last release made, kept beside the releases: ids never go back, even when release
@@ -189,10 +222,11 @@ LAST_ID = ".last_id"
 
 def _next_release_id(root: str) -> str:
     folder = releases_dir(root)
-    numbers = [int(p.name[1:]) for p in folder.glob("v*") if p.name[1:].isdigit()] if folder.exists() else []
-    counter = folder / LAST_ID
-    if counter.exists():
-        numbers.append(int(counter.read_text().strip() or 0))
+    names = storage.list_names(folder)
+    numbers = [int(name[1:]) for name in names if name.startswith("v") and name[1:].isdigit()]
+    counter = storage.join(folder, LAST_ID)
+    if LAST_ID in names:
+        numbers.append(int(storage.read_bytes(counter).decode().strip() or 0))
     number = max(numbers, default=0) + 1
     storage.write_bytes_atomic(counter, f"{number}\n".encode())
     return f"v{number:04d}"
@@ -200,4 +234,4 @@ def _next_release_id(root: str) -> str:
 
 def move_latest(root: str, release: Release) -> None:
     """Point `latest` at a release (after it passed the quality gate)."""
-    storage.write_bytes_atomic(releases_dir(root) / "latest", f"{release.id}\n".encode())
+    storage.write_bytes_atomic(storage.join(releases_dir(root), "latest"), f"{release.id}\n".encode())

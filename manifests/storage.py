@@ -16,20 +16,33 @@ import tempfile
 import uuid
 from typing import IO
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 _LOCAL = pafs.LocalFileSystem()
 
 
+def is_remote(uri: str | os.PathLike[str]) -> bool:
+    """Whether `uri` names something off the local file system (`file://` and plain paths are local)."""
+    text = os.fspath(uri)
+    return "://" in text and not text.startswith("file://")
+
+
 def resolve(uri: str | os.PathLike[str]) -> tuple[pafs.FileSystem, str]:
-    """(filesystem, path inside it) for a local path or a URI."""
+    """(filesystem, path inside it) for a local path or a URI: pyarrow's own filesystems (s3, gs, hdfs, file),
+    and any other scheme fsspec knows (memory, az, ...) through pyarrow's fsspec handler."""
     text = os.fspath(uri)
     if "://" not in text:
         return _LOCAL, os.path.abspath(text)
     if text.startswith("s3a://"):  # Hadoop's scheme for the same buckets
         text = "s3://" + text[len("s3a://") :]
-    fs, path = pafs.FileSystem.from_uri(text)
-    return fs, path
+    try:
+        return pafs.FileSystem.from_uri(text)
+    except pa.ArrowInvalid:  # a scheme pyarrow has no filesystem of its own for
+        import fsspec
+
+        protocol, _, path = text.partition("://")
+        return pafs.PyFileSystem(pafs.FSSpecHandler(fsspec.filesystem(protocol))), "/" + path.lstrip("/")
 
 
 def is_local(fs: pafs.FileSystem) -> bool:
@@ -45,6 +58,13 @@ def join(base: str | os.PathLike[str], *parts: str) -> str:
 def exists(uri: str | os.PathLike[str]) -> bool:
     fs, path = resolve(uri)
     return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def list_names(uri: str | os.PathLike[str]) -> list[str]:
+    """The names in a folder, sorted (none when it does not exist)."""
+    fs, path = resolve(uri)
+    infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    return sorted(info.base_name for info in infos)
 
 
 def read_bytes(uri: str | os.PathLike[str]) -> bytes:

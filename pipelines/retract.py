@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pyarrow.compute as pc
 
 from omnicorpus.manifests.config import PipelineConfig
-from omnicorpus.manifests.layout import releases_dir
+from omnicorpus.manifests.layout import releases_dir, shard_runs_dir
 from omnicorpus.manifests.lock import holds_output_lock
 from omnicorpus.manifests.release import latest_release, open_release
 from omnicorpus.manifests.schema import Reason
@@ -51,7 +51,7 @@ def prune_withdrawn(cfg: PipelineConfig, spark: SparkSession) -> PruneReport:
     report = PruneReport(latest.id, len(withdrawn))
     kept_shards: set[Path] = set()
     doomed_shards: set[Path] = set()
-    for folder in sorted(releases_dir(root).glob("v*")):
+    for folder in sorted(Path(releases_dir(root)).glob("v*")):
         if not (folder / "release.json").exists():
             continue
         made = open_release(folder)
@@ -72,5 +72,5 @@ def prune_withdrawn(cfg: PipelineConfig, spark: SparkSession) -> PruneReport:
         shard.unlink(missing_ok=True)
         report.shards.append(str(shard.relative_to(root.resolve())))
     if report.shards:  # the shard step's cached results may name the deleted shards
-        shutil.rmtree(root / "tables" / "_shard_runs", ignore_errors=True)
+        shutil.rmtree(shard_runs_dir(cfg.output), ignore_errors=True)
     return report

@@ -22,7 +22,7 @@ from omnicorpus.manifests.schema import REJECTS, SEGMENTS
 from omnicorpus.manifests.tables import read_table
 from omnicorpus.pipelines.curate import CurateReport, curate
 from omnicorpus.pipelines.ingest import IngestReport, Listed, list_all, run_ingest
-from omnicorpus.pipelines.shard import run_shards_once
+from omnicorpus.pipelines.shard import earlier_shards, record_shards, run_shards
 from omnicorpus.pipelines.spark import environment_errors, run_on_spark
 from omnicorpus.pipelines.table_store import (
     committed_increments,
@@ -35,6 +35,7 @@ from omnicorpus.pipelines.withdraw import withdraw_spec
 from omnicorpus.quality.gate import Verdict, validate_release
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
 
@@ -87,6 +88,19 @@ def shard_input_key(cfg: PipelineConfig) -> str:
                                   f"stages={cfg.stages_digest()}", f"task_bytes={cfg.shard.task_bytes}"])
 
 
+def release_shards(cfg: PipelineConfig, spark: SparkSession) -> tuple[pa.Table, pa.Table]:
+    """(shards, utterances) the next release serves, forward: an earlier run's over the same inputs when its
+    shards are whole; else the withdrawals are applied (their rejects written) and what is left is sharded."""
+    key = shard_input_key(cfg)
+    earlier = earlier_shards(cfg.output, key)
+    if earlier is not None:
+        return earlier
+    kept = release_segments(cfg, spark)
+    shards, utterances = run_shards(cfg, kept)
+    record_shards(cfg.output, key, shards)
+    return shards, utterances
+
+
 def listing_record(cfg: PipelineConfig, listed: Listed) -> list[dict[str, Any]]:
     """What release.json records of each source's listing (see manifests.accounting)."""
     counts = listed.counts
@@ -104,8 +118,8 @@ def make_release(cfg: PipelineConfig, spark: SparkSession,
     content is that of the latest release, which passed when it was made. `listed`: the sources' listing
     (listed again when not given), recorded in release.json for the per-source accounting."""
     listed = listed if listed is not None else list_all(cfg)
-    shards, utterances = run_shards_once(cfg, shard_input_key(cfg), lambda: release_segments(cfg, spark))
-    rejects = read_table(table_uri(cfg.output, "rejects"), REJECTS)
+    shards, utterances = release_shards(cfg, spark)
+    rejects = read_table(table_uri(cfg.output, "rejects"), REJECTS)  # the withdrawals' included
     release, new = build_release(cfg.output, shards, utterances, rejects, config_hash=cfg.digest(),
                                  extra={"sources": listing_record(cfg, listed), "params": cfg.stage_params()})
     latest = latest_release(cfg.output)

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import tarfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,7 @@ import pyarrow as pa
 from omnicorpus.corpus.pcm import encode_flac, read_flac
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.config import PipelineConfig
-from omnicorpus.manifests.layout import group_index
+from omnicorpus.manifests.layout import group_index, shard_run_record
 from omnicorpus.manifests.schema import SAMPLE_RATE, SEGMENTS, SHARDS, UTTERANCES, item_meta
 from omnicorpus.manifests.tables import concat, conform, read_arrow_file, write_arrow_file
 from omnicorpus.pipelines.stage import EnvironmentFault
@@ -270,17 +269,19 @@ def group_utterances(root: str, shards: pa.Table) -> pa.Table:
     return concat((read_arrow_file(storage.join(root, g), UTTERANCES) for g in groups), UTTERANCES)
 
 
-def run_shards_once(cfg: PipelineConfig, input_key: str,
-                    accepted: Callable[[], DataFrame | None]) -> tuple[pa.Table, pa.Table]:
-    """run_shards, unless these exact inputs (`input_key`) were sharded before: then that run's shards are
-    read back and Spark is not started on them. The record is written only once every group is whole, and
-    is trusted only while every group's index is there."""
-    record = storage.join(cfg.output, "tables", "_shard_runs", f"{input_key}.shards.arrow")
-    if storage.exists(record):
-        shards = read_arrow_file(record, SHARDS)
-        indexes = {group_index(p)[0] for p in shards.column("path").to_pylist()}
-        if all(storage.exists(storage.join(cfg.output, i)) for i in indexes):  # unless shards were deleted
-            return shards, group_utterances(cfg.output, shards)
-    shards, utterances = run_shards(cfg, accepted())
-    write_arrow_file(shards, record, SHARDS)
-    return shards, utterances
+def earlier_shards(root: str, input_key: str) -> tuple[pa.Table, pa.Table] | None:
+    """(shards, utterances) of an earlier run over these exact inputs (`input_key`), while every group it
+    made is whole (its index is there); None when there is none: these inputs must be sharded."""
+    record = shard_run_record(root, input_key)
+    if not storage.exists(record):
+        return None
+    shards = read_arrow_file(record, SHARDS)
+    indexes = {group_index(p)[0] for p in shards.column("path").to_pylist()}
+    if not all(storage.exists(storage.join(root, i)) for i in indexes):  # shards deleted since
+        return None
+    return shards, group_utterances(root, shards)
+
+
+def record_shards(root: str, input_key: str, shards: pa.Table) -> None:
+    """Remember what a run over these inputs made, once every group is whole (for earlier_shards)."""
+    write_arrow_file(shards, shard_run_record(root, input_key), SHARDS)

@@ -41,7 +41,7 @@ from great_expectations.data_context.types.base import (  # noqa: E402
     ProgressBarsConfig,
 )
 
-from omnicorpus.manifests.layout import forget_groups, quality_dir
+from omnicorpus.manifests.layout import forget_groups, quality_dir, root_of_release
 from omnicorpus.manifests.release import open_release  # noqa: E402
 from omnicorpus.manifests.schema import TABLES  # noqa: E402
 from omnicorpus.quality.suites import (  # noqa: E402
@@ -105,8 +105,8 @@ class Verdict:
 
 
 def default_docs_dir(release_dir: Path, release_id: str, output_root: Path | None = None) -> Path:
-    """`<output root>/quality/<release id>/data_docs` (the output root: the release folder's grandparent)."""
-    root = output_root if output_root is not None else Path(release_dir).parent.parent
+    """`<output root>/quality/<release id>/data_docs` (by default the root the release folder lies in)."""
+    root = output_root if output_root is not None else Path(root_of_release(release_dir))
     return quality_dir(root, release_id) / "data_docs"
 
 

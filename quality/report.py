@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from omnicorpus.manifests.layout import quality_dir
 from omnicorpus.manifests.release import Release, open_release
 from omnicorpus.model.sampling import Betas
 from omnicorpus.quality.page import render_page
@@ -37,8 +38,8 @@ SECTIONS: tuple[tuple[str, str], ...] = tuple((section.id, section.title) for se
 
 
 def default_report_path(release: Release) -> Path:
-    """`<output root>/quality/<release id>/report.html`; the output root is the release folder's grandparent."""
-    return release.path.parent.parent / "quality" / release.id / "report.html"
+    """`<output root>/quality/<release id>/report.html`."""
+    return quality_dir(release.root, release.id) / "report.html"
 
 
 def write_report(release_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, *,

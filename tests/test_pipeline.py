@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import soundfile as sf
 
-from omnicorpus.manifests.layout import table_uri
+from omnicorpus.manifests.layout import shard_run_record, table_uri
 from omnicorpus.manifests.lock import LOCK_NAME
 from omnicorpus.manifests.release import latest_release, open_release
 from omnicorpus.manifests.schema import RECORDINGS, REJECTS, SEGMENTS
@@ -159,7 +159,7 @@ def test_a_release_of_unchanged_inputs_reads_its_shards_back(pipeline_run, spark
     out = tmp_path / "out"
     shutil.copytree(cfg.output, out)
     copy = dataclasses.replace(cfg, output=str(out))
-    assert (out / "tables" / "_shard_runs" / f"{shard_input_key(copy)}.shards.arrow").is_file()
+    assert Path(shard_run_record(str(out), shard_input_key(copy))).is_file()
     for part in (out / "tables" / "accepted").rglob("*.parquet"):
         part.unlink()
     release, new, _ = make_release(copy, spark)
