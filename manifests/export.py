@@ -41,7 +41,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -114,8 +114,16 @@ def _flac_samples(data: bytes, where: str) -> int:
     return int(frames)
 
 
-def _shard_samples(path: Path, sha256: str | None, wanted: dict[str, str]) -> Iterator[tuple[str, bytes, int]]:
-    """(text, flac, samples) for the wanted keys of a shard, in the shard's order; checks the shard's hash."""
+class _Sample(NamedTuple):
+    """One row of the Omnilingual layout, as read from a shard."""
+
+    text: str
+    flac: bytes
+    samples: int  # the audio's length in 16 kHz samples
+
+
+def _shard_samples(path: Path, sha256: str | None, wanted: dict[str, str]) -> Iterator[_Sample]:
+    """The wanted keys of a shard, in the shard's order; checks the shard's hash."""
     found = 0
     with open(path, "rb") as raw:
         reader = _HashingReader(raw)
@@ -126,7 +134,7 @@ def _shard_samples(path: Path, sha256: str | None, wanted: dict[str, str]) -> It
                     continue
                 data = tar.extractfile(member).read()  # type: ignore[union-attr]
                 found += 1
-                yield wanted[key], data, _flac_samples(data, f"{path}:{member.name}")
+                yield _Sample(wanted[key], data, _flac_samples(data, f"{path}:{member.name}"))
         digest = reader.finish()
     if found != len(wanted):
         raise ExportError(f"{path}: {len(wanted) - found} sample(s) of utterances.parquet are not in the shard")
@@ -141,13 +149,13 @@ class _PartitionWriter:
         self.folder, self.max_bytes, self.rows_per_group = folder, max_bytes, row_group_rows
         self.schema = OMNILINGUAL_SCHEMA.with_metadata(metadata)
         self.files: list[Path] = []
-        self.pending: list[tuple[str, bytes, int]] = []
+        self.pending: list[_Sample] = []
         self.pending_bytes = 0
         self._file: IO[bytes] | None = None
         self._writer: pq.ParquetWriter | None = None
 
-    def add(self, row: tuple[str, bytes, int]) -> None:
-        size = len(row[1]) + len(row[0].encode())
+    def add(self, row: _Sample) -> None:
+        size = len(row.flac) + len(row.text.encode())
         written = self._file.tell() if self._file is not None else 0
         if self.pending and written + self.pending_bytes + size > self.max_bytes:
             self._flush()  # the file is full: its last row group is short
@@ -265,7 +273,7 @@ def export_omnilingual(release: Release, out: str | os.PathLike[str], *, version
                     raise ExportError(f"{release.path}: utterances name shard {shard}, which shards.parquet lacks")
                 for row in _shard_samples(release.path / shard, shards[shard], wanted):
                     writer.add(row)
-                    samples[(corpus, language)] += row[2]
+                    samples[(corpus, language)] += row.samples
             files += [p.relative_to(tmp) for p in writer.close()]
         _replace_dir(tmp, final)
     finally:

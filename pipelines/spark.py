@@ -90,6 +90,9 @@ def spark_session(master: str = "local[*]", conf: dict[str, str] | None = None,
     )
     if master:
         builder = builder.master(master)
+    if master.startswith(("spark://127.0.0.1:", "spark://localhost:")):
+        # a cluster on loopback (pipelines.cluster) reaches the driver there, not on the host's address
+        builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
     # Spark's web UI listens on every interface without authentication: off unless the config turns it on
     # (`spark: {conf: {spark.ui.enabled: "true"}}`, best with spark.driver.bindAddress set to 127.0.0.1).
     builder = builder.config("spark.ui.enabled", "false")
