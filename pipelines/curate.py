@@ -20,7 +20,7 @@ from omnicorpus.pipelines.filter import filter_spec
 from omnicorpus.pipelines.langid import langid_spec
 from omnicorpus.pipelines.normalize import normalize_spec
 from omnicorpus.pipelines.segment import segment_spec
-from omnicorpus.pipelines.spark import environment_errors, run_grouped_on_spark, run_on_spark
+from omnicorpus.pipelines.spark import content_digest, environment_errors, run_grouped_on_spark, run_on_spark
 from omnicorpus.pipelines.stage import StageSpec, chain
 from omnicorpus.pipelines.table_store import (
     clean_uncommitted,
@@ -85,11 +85,11 @@ def run_curate(cfg: PipelineConfig, spark: SparkSession) -> tuple[int, int, int]
         return 0, 0, 0
     curated = read_df(spark, root, "curated")
     new = recordings if curated is None else recordings.join(curated, "recording_id", "left_anti")
-    ids = [f"{r.recording_id}:{r.item_version}" for r in new.select("recording_id", "item_version").collect()]
-    if not ids:
+    count, digest = content_digest(new, ["recording_id", "item_version"])
+    if not count:
         return 0, 0, 0
-    increment = increment_id("curate", [*ids, f"params={params}"])
-    partitions = max(spark.sparkContext.defaultParallelism, -(-len(ids) // cfg.segment.batch_streams))
+    increment = increment_id("curate", [f"recordings={count}:{digest}", f"params={params}"])
+    partitions = max(spark.sparkContext.defaultParallelism, -(-count // cfg.segment.batch_streams))
     new = new.repartition(partitions, "recording_id").sortWithinPartitions("recording_id")
     out = run_on_spark(curate_spec(cfg), new)
     write_increment(out.kept, root, "segments", ["corpus", "language"], increment)
@@ -97,9 +97,9 @@ def run_curate(cfg: PipelineConfig, spark: SparkSession) -> tuple[int, int, int]
     write_increment(new.select("recording_id"), root, "curated", [], increment)
     n_seg, n_rej = out.kept.count(), out.rejects.count()
     out.unpersist()
-    commit_increment(root, increment, {"stage": "curate", "recordings": len(ids), "segments": n_seg,
+    commit_increment(root, increment, {"stage": "curate", "recordings": count, "segments": n_seg,
                                        "rejects": n_rej, "params": params})
-    return len(ids), n_seg, n_rej
+    return count, n_seg, n_rej
 
 
 @holds_output_lock

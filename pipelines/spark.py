@@ -8,6 +8,7 @@ twice and nothing is collected to the driver.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 import sys
@@ -65,6 +66,21 @@ def environment_errors(job: str) -> Callable[[_F], _F]:
         return run  # type: ignore[return-value]
 
     return wrap
+
+
+def content_digest(df: DataFrame, columns: list[str]) -> tuple[int, str]:
+    """(rows, digest) of a DataFrame's rows over `columns`, whatever their order, computed on the executors: one
+    row comes back to the driver, not one per row. The digest is the count and two sums of 64-bit row hashes
+    (exact decimal sums, so no overflow), i.e. a multiset hash: equal rows give equal digests."""
+    from pyspark.sql import functions as F
+
+    row = F.concat_ws("\x1f", *(F.coalesce(F.col(c).cast("string"), F.lit("\x00")) for c in columns))
+    total = df.agg(F.count(F.lit(1)).alias("n"),
+                   F.sum(F.xxhash64(F.lit("a"), row).cast("decimal(38,0)")).alias("a"),
+                   F.sum(F.xxhash64(F.lit("b"), row).cast("decimal(38,0)")).alias("b")).first()
+    if total is None or not total["n"]:
+        return 0, ""
+    return int(total["n"]), hashlib.sha256(f"{total['a']}:{total['b']}".encode()).hexdigest()[:32]
 
 
 def spark_session(master: str = "local[*]", conf: dict[str, str] | None = None,

@@ -24,7 +24,7 @@ BELOW: dict[str, set[str]] = {
     "airflow_dags": {"pipelines"},
 }
 #: The entry points inside pipelines: nothing of the library imports them.
-ENTRY_POINTS = {"cli", "tasks", "dags", "submit"}
+ENTRY_POINTS = {"cli", "cli_cluster", "tasks", "dags", "submit"}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

@@ -66,3 +66,19 @@ def test_killed_runs_resume_to_a_byte_identical_release(pipeline_run, sample_cor
     segments = read_table(table_uri(str(out), "segments"), SEGMENTS).column("segment_id").to_pylist()
     assert len(recordings) == len(set(recordings)) and len(segments) == len(set(segments))
     assert not list((out / "tables").glob("_tmp-*")), "no temporary folder left behind"
+
+
+def test_an_increment_is_named_from_its_rows_whatever_their_order(spark):
+    """curate names an increment by a digest its executors compute (one row reaches the driver): the same rows
+    in any order and partitioning give the same name, one changed or missing row another."""
+    from omnicorpus.pipelines.spark import content_digest
+
+    rows = [(f"rec-{i}", f"v{i % 3}") for i in range(500)]
+    df = spark.createDataFrame(rows, "recording_id string, item_version string")
+    shuffled = spark.createDataFrame(list(reversed(rows)), "recording_id string, item_version string").repartition(7)
+    count, digest = content_digest(df, ["recording_id", "item_version"])
+    assert (count, digest) == content_digest(shuffled, ["recording_id", "item_version"]) and count == 500
+    changed = spark.createDataFrame([*rows[:-1], ("rec-499", "v9")], "recording_id string, item_version string")
+    assert content_digest(changed, ["recording_id", "item_version"])[1] != digest
+    assert content_digest(df.limit(499), ["recording_id", "item_version"])[1] != digest
+    assert content_digest(df.limit(0), ["recording_id", "item_version"]) == (0, "")
