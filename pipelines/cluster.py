@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from omnicorpus.manifests import storage
+
 HOST = "127.0.0.1"
 STATE_FILE = "cluster.json"
 
@@ -116,9 +118,13 @@ def read_state(state_dir: str | os.PathLike[str] | None = None) -> Cluster | Non
     return Cluster(**json.loads(path.read_text("utf-8")))
 
 
-def _running(pid: int) -> bool:
+def _alive(pid: int, group: bool = False) -> bool:
+    """Whether a process (or, with `group`, any process of its group) still runs; a child of this process
+    that has exited is reaped first, so that it does not count as running."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
     try:
-        os.kill(pid, 0)
+        (os.killpg if group else os.kill)(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
@@ -134,7 +140,7 @@ def start_cluster(workers: int = 2, cores: int = 1, memory: str = "1g", *, port:
         raise ClusterError(f"a cluster needs at least one worker of one core (asked: {workers} x {cores})")
     folder = Path(state_dir or default_state_dir()).absolute()
     existing = read_state(folder)
-    if existing is not None and any(_running(pid) for pid in existing.pids):
+    if existing is not None and any(_alive(pid) for pid in existing.pids):
         raise ClusterError(f"a cluster recorded in {folder} is running ({existing.master}): "
                            f"`omnicorpus cluster down` first")
     folder.mkdir(parents=True, exist_ok=True)
@@ -158,46 +164,26 @@ def start_cluster(workers: int = 2, cores: int = 1, memory: str = "1g", *, port:
         _stop_pids([p.pid for p in procs])
         raise
     cluster = Cluster(master, web_ui, [p.pid for p in procs], str(folder), workers, cores, memory)
-    tmp = folder / f".{STATE_FILE}.tmp"
-    tmp.write_text(json.dumps(asdict(cluster), indent=2) + "\n", "utf-8")
-    os.replace(tmp, folder / STATE_FILE)
+    storage.write_bytes_atomic(folder / STATE_FILE, (json.dumps(asdict(cluster), indent=2) + "\n").encode())
     return cluster
 
 
 def _stop_pids(pids: list[int], grace_s: float = 15.0) -> int:
     """SIGTERM each process's group (the JVM and what it started), SIGKILL what is left after `grace_s`;
     the number of groups that were running."""
-    running = [pid for pid in pids if _running(pid)]
+    running = [pid for pid in pids if _alive(pid)]
     for pid in reversed(running):  # workers before the master
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     for pid in running:
-        while time.monotonic() < deadline and _group_alive(pid):
-            _reap(pid)
+        while time.monotonic() < deadline and _alive(pid, group=True):
             time.sleep(0.1)
-        if _group_alive(pid):
+        if _alive(pid, group=True):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-        _reap(pid)
+        _alive(pid)  # reaps it
     return len(running)
-
-
-def _group_alive(pgid: int) -> bool:
-    _reap(pgid)
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _reap(pid: int) -> None:
-    """Collect a child's exit status (when this process started it), so that it is no zombie."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 def stop_cluster(state_dir: str | os.PathLike[str] | None = None) -> int:
@@ -217,7 +203,7 @@ def cluster_status(state_dir: str | os.PathLike[str] | None = None) -> dict[str,
     cluster = read_state(state_dir)
     if cluster is None:
         return {"running": False}
-    alive = [pid for pid in cluster.pids if _running(pid)]
+    alive = [pid for pid in cluster.pids if _alive(pid)]
     return {"running": bool(alive), "master": cluster.master, "web_ui": cluster.web_ui,
             "processes": len(alive), "workers": cluster.workers, "cores": cluster.cores,
             "alive_workers": _alive_workers(cluster.web_ui) if alive else 0}
