@@ -5,7 +5,7 @@
     OUT/tables/<table>/                                    table_uri
     OUT/shards/<lang>/<corpus>/<split>/<digest>-NNNNNN.tar
     OUT/shards/<lang>/<corpus>/<split>/<digest>.{shards,utterances}.arrow   group_index
-    OUT/tables/_shard_runs/<input key>.shards.arrow        shard_run_record
+    OUT/tables/_commits/<increment>.json                   (pipelines.engine: finished work)
     OUT/releases/<id>/                                     releases_dir
     OUT/quality/<id>/{verdict.json,data_docs/,report.html} quality_dir
 """
@@ -47,16 +47,6 @@ def root_of_release(release_folder: str | os.PathLike[str]) -> str:
 def quality_dir(root: str | os.PathLike[str], release_id: str) -> Path:
     """Where a release's quality results go: the gate's verdict and Data Docs, the HTML report."""
     return Path(root) / "quality" / release_id
-
-
-def shard_runs_dir(root: str) -> str:
-    """The records of earlier shard runs, by the key of their inputs (see pipelines.shard.earlier_shards)."""
-    return storage.join(root, "tables", "_shard_runs")
-
-
-def shard_run_record(root: str, input_key: str) -> str:
-    """The shards a run over the inputs named `input_key` made (written once every group is whole)."""
-    return storage.join(shard_runs_dir(root), f"{input_key}.shards.arrow")
 
 
 def table_uri(root: str, table: str) -> str:

@@ -29,6 +29,7 @@ from omnicorpus.manifests.layout import audio_store_path, table_uri
 from omnicorpus.manifests.lock import holds_output_lock
 from omnicorpus.manifests.schema import INGESTED, RECORDINGS, SOURCE_ITEMS, ListingProblem, Reason, Stage, item_meta
 from omnicorpus.manifests.tables import concat, conform
+from omnicorpus.pipelines.engine import Step, Work, purge_items, run_step
 from omnicorpus.pipelines.spark import arrow_to_spark, environment_errors, run_on_spark
 from omnicorpus.pipelines.stage import (
     ENVIRONMENT_ERRORS,
@@ -38,16 +39,7 @@ from omnicorpus.pipelines.stage import (
     reject_row,
     rejects_table,
 )
-from omnicorpus.pipelines.table_store import (
-    clean_uncommitted,
-    commit_increment,
-    increment_id,
-    known_keys,
-    purge_items,
-    read_columns,
-    write_increment,
-    write_local_increment,
-)
+from omnicorpus.pipelines.table_store import known_keys, read_columns, write_increment, write_local_increment
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -317,19 +309,24 @@ def _retryable(root: str) -> list[str]:
 def _adopt_earlier_outcomes(root: str, listed: Listed) -> None:
     """An output root from before item versions: take what it holds as done with the current versions
     (once), rather than ingest a whole corpus again."""
-    done = pa.concat_arrays([
-        known_keys(root, "recordings", "recording_id"),
-        known_keys(root, "rejects", "key", pc.field("stage").isin([str(Stage.INGEST), str(Stage.COMMUNITY)])),
-    ])
-    mask = pc.is_in(listed.items.column("item_id"), value_set=done)
-    if not pc.any(mask).as_py():
-        return
-    ids = listed.items.column("item_id").filter(mask)
-    increment = increment_id("adopt", ids.to_pylist())
-    rows = pa.table({"item_id": ids, "corpus": listed.items.column("corpus").filter(mask),
-                     "item_version": listed.versions.filter(mask)})
-    write_local_increment(conform(rows, INGESTED), root, "ingested", ["corpus"], increment)
-    commit_increment(root, increment, {"stage": "ingest", "adopted": len(ids)})
+
+    def plan() -> Work[pa.Table] | None:
+        done = pa.concat_arrays([
+            known_keys(root, "recordings", "recording_id"),
+            known_keys(root, "rejects", "key", pc.field("stage").isin([str(Stage.INGEST), str(Stage.COMMUNITY)])),
+        ])
+        mask = pc.is_in(listed.items.column("item_id"), value_set=done)
+        if not pc.any(mask).as_py():
+            return None
+        ids = listed.items.column("item_id").filter(mask)
+        return Work(ids.to_pylist(), pa.table({"item_id": ids, "corpus": listed.items.column("corpus").filter(mask),
+                                               "item_version": listed.versions.filter(mask)}))
+
+    def write(rows: pa.Table, increment: str) -> dict[str, Any]:
+        write_local_increment(conform(rows, INGESTED), root, "ingested", ["corpus"], increment)
+        return {"adopted": rows.num_rows}
+
+    run_step(root, Step("adopt", plan, write))
 
 
 def plan_ingest(root: str, listed: Listed, *, adopt: bool = True) -> IngestPlan:
@@ -362,26 +359,35 @@ def run_ingest(cfg: PipelineConfig, spark: SparkSession, listed: Listed | None =
     listing, when the caller has made it."""
     listed = listed if listed is not None else list_all(cfg)
     root = cfg.output
-    clean_uncommitted(root)
-    plan = plan_ingest(root, listed)
-    purge_items(root, plan.stale)
-    report: dict[str, Any] = {"listed": listed.counts, "layouts": listed.layouts, "ignored": listed.ignored,
-              "changed": plan.changed, "retried": plan.retried, "gone": plan.gone}
-    new = plan.new
-    if new.num_rows == 0:
-        return IngestReport(new=0, recordings=0, rejects=0, increment=None, **report)
-    pairs = pc.binary_join_element_wise(new.column("item_id"), plan.new_versions, ":").to_pylist()
-    increment = increment_id("ingest", pairs)
-    partitions = -(-new.num_rows // cfg.ingest.items_per_partition)
-    df = arrow_to_spark(spark, new, max(partitions, spark.sparkContext.defaultParallelism))
-    out = run_on_spark(ingest_spec(root, cfg.ingest, allowed_commands(cfg)), df)
-    write_increment(out.kept, root, "recordings", ["corpus", "language"], increment)
-    write_increment(out.rejects, root, "rejects", ["stage"], increment)
-    taken = pa.table({"item_id": new.column("item_id"), "corpus": new.column("corpus"),
-                      "item_version": plan.new_versions})
-    write_local_increment(conform(taken, INGESTED), root, "ingested", ["corpus"], increment)
-    n_kept, n_rej = out.kept.count(), out.rejects.count()
-    out.unpersist()
-    commit_increment(root, increment, {"stage": "ingest", "items": new.num_rows, "recordings": n_kept,
-                                       "rejects": n_rej})
-    return IngestReport(new=new.num_rows, recordings=n_kept, rejects=n_rej, increment=increment, **report)
+    planned: list[IngestPlan] = []
+
+    def plan() -> Work[IngestPlan] | None:
+        ingest = plan_ingest(root, listed)
+        purge_items(root, ingest.stale)
+        planned.append(ingest)
+        if ingest.new.num_rows == 0:
+            return None
+        return Work(pc.binary_join_element_wise(ingest.new.column("item_id"), ingest.new_versions, ":").to_pylist(),
+                    ingest)
+
+    def write(ingest: IngestPlan, increment: str) -> dict[str, Any]:
+        new = ingest.new
+        partitions = -(-new.num_rows // cfg.ingest.items_per_partition)
+        df = arrow_to_spark(spark, new, max(partitions, spark.sparkContext.defaultParallelism))
+        out = run_on_spark(ingest_spec(root, cfg.ingest, allowed_commands(cfg)), df)
+        write_increment(out.kept, root, "recordings", ["corpus", "language"], increment)
+        write_increment(out.rejects, root, "rejects", ["stage"], increment)
+        taken = pa.table({"item_id": new.column("item_id"), "corpus": new.column("corpus"),
+                          "item_version": ingest.new_versions})
+        write_local_increment(conform(taken, INGESTED), root, "ingested", ["corpus"], increment)
+        n_kept, n_rej = out.kept.count(), out.rejects.count()
+        out.unpersist()
+        return {"items": new.num_rows, "recordings": n_kept, "rejects": n_rej}
+
+    outcome = run_step(root, Step("ingest", plan, write))
+    ingest = planned[-1]
+    info = outcome.info if outcome.ran else {}
+    return IngestReport(listed=listed.counts, layouts=listed.layouts, ignored=listed.ignored,
+                        changed=ingest.changed, retried=ingest.retried, gone=ingest.gone,
+                        new=info.get("items", 0), recordings=info.get("recordings", 0),
+                        rejects=info.get("rejects", 0), increment=outcome.increment)

@@ -5,7 +5,7 @@ withdrawn segments, and a trainer reading `latest` (or an older release by its i
 `prune_withdrawn` makes a release now (withdrawals applied, the gate passed, `latest` moved to it), then
 deletes every other release folder holding a withdrawn segment, with its quality results, and the shards
 holding withdrawn segments that no remaining release references (their group indexes and the shard step's
-cached results too, so that nothing points at them any more). What is left serves none of them.
+records too, so that nothing points at them any more). What is left serves none of them.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING
 import pyarrow.compute as pc
 
 from omnicorpus.manifests.config import PipelineConfig
-from omnicorpus.manifests.layout import releases_dir, shard_runs_dir
+from omnicorpus.manifests.layout import releases_dir
 from omnicorpus.manifests.lock import holds_output_lock
 from omnicorpus.manifests.release import latest_release, open_release
 from omnicorpus.manifests.schema import Reason
+from omnicorpus.pipelines.engine import forget_step
 from omnicorpus.pipelines.run import make_release
 
 if TYPE_CHECKING:
@@ -71,6 +72,6 @@ def prune_withdrawn(cfg: PipelineConfig, spark: SparkSession) -> PruneReport:
             index.unlink()
         shard.unlink(missing_ok=True)
         report.shards.append(str(shard.relative_to(root.resolve())))
-    if report.shards:  # the shard step's cached results may name the deleted shards
-        shutil.rmtree(shard_runs_dir(cfg.output), ignore_errors=True)
+    if report.shards:  # the shard step's records may name the deleted shards: its next run shards again
+        forget_step(cfg.output, "shard")
     return report

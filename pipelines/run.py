@@ -18,19 +18,14 @@ from omnicorpus.manifests.config import PipelineConfig
 from omnicorpus.manifests.layout import table_uri
 from omnicorpus.manifests.lock import holds_output_lock
 from omnicorpus.manifests.release import Release, build_release, latest_release, move_latest
-from omnicorpus.manifests.schema import REJECTS, SEGMENTS
+from omnicorpus.manifests.schema import REJECTS, SEGMENTS, SHARDS
 from omnicorpus.manifests.tables import read_table
 from omnicorpus.pipelines.curate import CurateReport, curate
+from omnicorpus.pipelines.engine import Step, Work, run_step
 from omnicorpus.pipelines.ingest import IngestReport, Listed, list_all, run_ingest
-from omnicorpus.pipelines.shard import earlier_shards, record_shards, run_shards
+from omnicorpus.pipelines.shard import SHARD_RUNS, group_utterances, groups_whole, run_shards
 from omnicorpus.pipelines.spark import environment_errors, run_on_spark
-from omnicorpus.pipelines.table_store import (
-    committed_increments,
-    increment_id,
-    read_df,
-    replace_output,
-    write_increment,
-)
+from omnicorpus.pipelines.table_store import read_df, read_increment, write_increment, write_local_increment
 from omnicorpus.pipelines.withdraw import withdraw_spec
 from omnicorpus.quality.gate import Verdict, validate_release
 
@@ -70,35 +65,43 @@ def release_segments(cfg: PipelineConfig, spark: SparkSession) -> DataFrame | No
     if accepted is None or not withdrawals:
         return accepted
     out = run_on_spark(withdraw_spec(withdrawals), accepted)
-    increment = increment_id("withdraw", _withdrawal_keys(withdrawals) + sorted(committed_increments(root, "dedup")))
 
-    def write() -> dict[str, int]:
-        write_increment(out.rejects, root, "rejects", ["stage"], increment)
-        return {"withdrawn": out.rejects.count()}
+    def write(rejects: DataFrame, increment: str) -> dict[str, Any]:
+        write_increment(rejects, root, "rejects", ["stage"], increment)
+        return {"withdrawn": rejects.count()}
 
-    replace_output(root, "withdraw", increment, write)
+    run_step(root, Step("withdraw", lambda: Work(_withdrawal_keys(withdrawals), out.rejects), write, whole=True,
+                        after=("dedup",)))
     return out.kept
 
 
-def shard_input_key(cfg: PipelineConfig) -> str:
-    """What the shards of a release depend on: the accepted segments (named by dedup's committed increment),
-    the withdrawals, and the stage parameters."""
-    withdrawals = _withdrawal_keys(load_withdrawals(cfg.output))
-    return increment_id("shard", [*committed_increments(cfg.output, "dedup"), *withdrawals,
-                                  f"stages={cfg.stages_digest()}", f"task_bytes={cfg.shard.task_bytes}"])
+def shard_inputs(cfg: PipelineConfig) -> list[str]:
+    """What the shards of a release depend on besides the accepted segments (named by dedup's committed
+    increment, which the shard step declares it comes after): the withdrawals and the stage parameters."""
+    return [*_withdrawal_keys(load_withdrawals(cfg.output)), f"stages={cfg.stages_digest()}",
+            f"task_bytes={cfg.shard.task_bytes}"]
 
 
 def release_shards(cfg: PipelineConfig, spark: SparkSession) -> tuple[pa.Table, pa.Table]:
-    """(shards, utterances) the next release serves, forward: an earlier run's over the same inputs when its
-    shards are whole; else the withdrawals are applied (their rejects written) and what is left is sharded."""
-    key = shard_input_key(cfg)
-    earlier = earlier_shards(cfg.output, key)
-    if earlier is not None:
-        return earlier
+    """(shards, utterances) the next release serves, forward: the withdrawals applied (their rejects
+    written), then what is left sharded; the shard step is skipped when it was done over the same inputs
+    and every group it made is whole, and its record of the shards is read back."""
+    root = cfg.output
     kept = release_segments(cfg, spark)
-    shards, utterances = run_shards(cfg, kept)
-    record_shards(cfg.output, key, shards)
-    return shards, utterances
+
+    def write(_: None, increment: str) -> dict[str, Any]:
+        shards, _utterances = run_shards(cfg, kept)
+        write_local_increment(shards, root, SHARD_RUNS, [], increment)
+        return {"shards": shards.num_rows}
+
+    def intact(increment: str, _: dict[str, Any]) -> bool:
+        return groups_whole(root, read_increment(root, SHARD_RUNS, increment, SHARDS))
+
+    outcome = run_step(root, Step("shard", lambda: Work(shard_inputs(cfg), None), write, whole=True,
+                                  after=("dedup",), intact=intact))
+    assert outcome.increment is not None
+    shards = read_increment(root, SHARD_RUNS, outcome.increment, SHARDS)
+    return shards, group_utterances(root, shards)
 
 
 def listing_record(cfg: PipelineConfig, listed: Listed) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ import pyarrow as pa
 from omnicorpus.corpus.pcm import encode_flac, read_flac
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.config import PipelineConfig
-from omnicorpus.manifests.layout import group_index, shard_run_record
+from omnicorpus.manifests.layout import group_index
 from omnicorpus.manifests.schema import SAMPLE_RATE, SEGMENTS, SHARDS, UTTERANCES, item_meta
 from omnicorpus.manifests.tables import concat, conform, read_arrow_file, write_arrow_file
 from omnicorpus.pipelines.stage import EnvironmentFault
@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 log = logging.getLogger(__name__)
+
+#: The stage table where the shard step records the shards it made for its inputs (read back when a release
+#: of the same inputs is made again).
+SHARD_RUNS = "shard_runs"
 
 
 @dataclass(frozen=True)
@@ -269,19 +273,7 @@ def group_utterances(root: str, shards: pa.Table) -> pa.Table:
     return concat((read_arrow_file(storage.join(root, g), UTTERANCES) for g in groups), UTTERANCES)
 
 
-def earlier_shards(root: str, input_key: str) -> tuple[pa.Table, pa.Table] | None:
-    """(shards, utterances) of an earlier run over these exact inputs (`input_key`), while every group it
-    made is whole (its index is there); None when there is none: these inputs must be sharded."""
-    record = shard_run_record(root, input_key)
-    if not storage.exists(record):
-        return None
-    shards = read_arrow_file(record, SHARDS)
+def groups_whole(root: str, shards: pa.Table) -> bool:
+    """Whether every group these shards belong to is whole (its index is there: not deleted since)."""
     indexes = {group_index(p)[0] for p in shards.column("path").to_pylist()}
-    if not all(storage.exists(storage.join(root, i)) for i in indexes):  # shards deleted since
-        return None
-    return shards, group_utterances(root, shards)
-
-
-def record_shards(root: str, input_key: str, shards: pa.Table) -> None:
-    """Remember what a run over these inputs made, once every group is whole (for earlier_shards)."""
-    write_arrow_file(shards, shard_run_record(root, input_key), SHARDS)
+    return all(storage.exists(storage.join(root, i)) for i in indexes)

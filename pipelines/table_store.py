@@ -1,23 +1,13 @@
-"""Where stage tables live under the output root, and how a Spark job puts its part into place.
+"""Where stage tables live under the output root, and how a job writes and reads their files.
 
 `OUT/tables/<table>/<partition>=<value>/.../part-<increment>-<n>.parquet`. A job writes with Spark into
-a temporary folder, renames each file into its partition, and then commits its increment by writing
-`OUT/tables/_commits/<increment>.json`. Every job starts by deleting the files of increments that never
-committed (a run killed half-way), then reads the keys already present and processes only the rest: a
-run killed at any point and run again ends with every item exactly once.
-
-Rows whose item changed (or left the sources) are removed by `purge_items`: each file holding one is
-rewritten without it under a new increment whose commit names the files it supersedes; those are deleted
-after the commit (and, after a crash, by the next `clean_uncommitted`). So a reader sees the old file or
-the new one, never both, and the tables hold no row of an outcome that no longer stands.
+a temporary folder and renames each file into its partition under the name of its increment; which
+increments count (are committed), and what a killed run left, is pipelines.engine's business.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,6 +17,7 @@ import pyarrow.parquet as pq
 
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.layout import table_uri
+from omnicorpus.manifests.tables import concat
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -74,6 +65,17 @@ def known_keys(root: str, table: str, column: str, filter: pc.Expression | None 
     return read_columns(root, table, [column], filter).column(column).combine_chunks()
 
 
+def read_increment(root: str, table: str, increment: str, schema: pa.Schema) -> pa.Table:
+    """The rows one increment wrote into a (small, unpartitioned) stage table, in the order written."""
+    fs, base = storage.resolve(table_uri(root, table))
+    parts = []
+    for rel in table_files(root, table):
+        if rel.startswith(f"part-{increment}-"):
+            with fs.open_input_file(f"{base}/{rel}") as f:
+                parts.append(pq.read_table(f))
+    return concat(parts, schema)
+
+
 def table_files(root: str, table: str) -> list[str]:
     """The committed-or-not data files of a stage table, relative to it, sorted (no file is read)."""
     fs, base = storage.resolve(table_uri(root, table))
@@ -82,15 +84,6 @@ def table_files(root: str, table: str) -> list[str]:
     return sorted(i.path[len(base) + 1:] for i in fs.get_file_info(pafs.FileSelector(base, recursive=True))
                   if i.type == pafs.FileType.File and i.base_name.startswith("part-")
                   and i.base_name.endswith(".parquet"))
-
-
-def increment_id(stage: str, keys: Iterable[str]) -> str:
-    """Deterministic name of the part a run adds: a hash of the stage and the keys it processes."""
-    h = hashlib.sha256(stage.encode() + b"\0")
-    for k in sorted(keys):
-        h.update(k.encode())
-        h.update(b"\0")
-    return h.hexdigest()[:16]
 
 
 def write_increment(df: DataFrame, root: str, table: str, partition_by: list[str], increment: str) -> int:
@@ -137,152 +130,11 @@ def write_local_increment(table: pa.Table, root: str, name: str, partition_by: l
         part = part.drop_columns(partition_by)
         folder = "/".join(f"{k}={HIVE_NULL if v is None else v}" for k, v in values.items())
         rel = "/".join(p for p in (name, folder, f"part-{increment}-{n:05d}.parquet") if p)
-        storage.write_bytes_atomic(storage.join(root, "tables", rel), _parquet_bytes(part))
+        storage.write_bytes_atomic(storage.join(root, "tables", rel), parquet_bytes(part))
     return len(keys)
 
 
-def _commit_uri(root: str, increment: str) -> str:
-    return storage.join(root, "tables", "_commits", f"{increment}.json")
-
-
-def commit_increment(root: str, increment: str, info: dict[str, Any]) -> None:
-    """Mark every file of `increment` as finished."""
-    storage.write_bytes_atomic(_commit_uri(root, increment), json.dumps(info, sort_keys=True).encode())
-
-
-def clean_uncommitted(root: str) -> list[str]:
-    """Delete the files and temporary folders of increments that never committed; returns what went."""
-    fs, tables = storage.resolve(storage.join(root, "tables"))
-    if fs.get_file_info(tables).type == pafs.FileType.NotFound:
-        return []
-    removed = []
-    for info in fs.get_file_info(pafs.FileSelector(tables, recursive=False)):
-        if info.type == pafs.FileType.Directory and info.base_name.startswith("_tmp-"):
-            fs.delete_dir(info.path)
-            removed.append(info.path)
-    for purge in committed_increments(root, PURGE_STAGE).values():  # a purge that stopped after its commit
-        for rel in purge.get("supersedes", []):
-            path = f"{tables}/{rel}"
-            if fs.get_file_info(path).type == pafs.FileType.File:
-                fs.delete_file(path)
-                removed.append(path)
-    committed: dict[str, bool] = {}
-    for info in fs.get_file_info(pafs.FileSelector(tables, recursive=True)):
-        name = info.base_name
-        if info.type != pafs.FileType.File or not name.startswith("part-") or "/_" in info.path[len(tables):]:
-            continue
-        # `part-<increment>-<n>`, or `part-<increment>.<purge>-<n>` for a file a purge rewrote: both committed
-        for increment in name.split("-")[1].split("."):
-            if increment not in committed:
-                committed[increment] = storage.exists(_commit_uri(root, increment))
-        if not all(committed[inc] for inc in name.split("-")[1].split(".")):
-            fs.delete_file(info.path)
-            removed.append(info.path)
-    return removed
-
-
-def committed_increments(root: str, stage: str) -> dict[str, dict[str, Any]]:
-    """Increment -> commit info, for the committed increments of one stage."""
-    fs, commits = storage.resolve(storage.join(root, "tables", "_commits"))
-    if fs.get_file_info(commits).type == pafs.FileType.NotFound:
-        return {}
-    found = {}
-    for info in fs.get_file_info(pafs.FileSelector(commits)):
-        if info.base_name.endswith(".json"):
-            with fs.open_input_stream(info.path) as f:
-                data = json.loads(f.read())
-            if data.get("stage") == stage:
-                found[info.base_name[: -len(".json")]] = data
-    return found
-
-
-def delete_increment(root: str, increment: str) -> None:
-    """Remove an increment's files and then its commit (for stages whose output is recomputed whole)."""
-    fs, tables = storage.resolve(storage.join(root, "tables"))
-    for info in fs.get_file_info(pafs.FileSelector(tables, recursive=True)):
-        if info.type == pafs.FileType.File and info.base_name.startswith((f"part-{increment}-",
-                                                                          f"part-{increment}.")):
-            fs.delete_file(info.path)
-    fs.delete_file(storage.resolve(_commit_uri(root, increment))[1])
-
-
-def replace_output(root: str, stage: str, increment: str, write: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """For a stage recomputed whole on every run: unless `increment` is already committed, `write()` its
-    files (returning the commit info), delete the stage's earlier increments, then commit. A crash before
-    the commit leaves the stage with nothing committed, and the next run computes it again."""
-    previous = committed_increments(root, stage)
-    if increment in previous:
-        return previous[increment]
-    info = {"stage": stage, **write()}
-    for old in previous:
-        delete_increment(root, old)
-    commit_increment(root, increment, info)
-    return info
-
-
-PURGE_STAGE = "purge"
-
-#: The stage tables whose rows belong to one source item, and the column that names it (a recording id is
-#: its item's id; a reject's key is the item id or, for a segment, the item id and "-NNNN").
-ITEM_COLUMNS = {"ingested": "item_id", "recordings": "recording_id", "segments": "recording_id",
-                "curated": "recording_id", "accepted": "recording_id", "rejects": "key"}
-
-
-def _item_mask(keys: pa.ChunkedArray, items: pa.Array, column: str) -> pa.ChunkedArray:
-    if column != "key":
-        return pc.is_in(keys, value_set=items)
-    # a segment key is `<item id>-NNNN`; item ids never end in a dash and four digits of their own
-    owner = pc.replace_substring_regex(keys, pattern=r"-\d{4,}$", replacement="")
-    return pc.or_(pc.is_in(keys, value_set=items), pc.is_in(owner, value_set=items))
-
-
-def purge_items(root: str, items: Iterable[str]) -> int:
-    """Remove every row of these source items from the stage tables (see the module doc); returns the
-    rows removed. The caller has cleaned uncommitted increments first."""
-    wanted = pa.array(sorted(set(items)), pa.string())
-    if not len(wanted):
-        return 0
-    fs, tables = storage.resolve(storage.join(root, "tables"))
-    increment = increment_id(PURGE_STAGE, [*wanted.to_pylist(), *committed_increments(root, PURGE_STAGE)])
-    superseded: list[str] = []
-    removed = written = 0
-    for table, column in ITEM_COLUMNS.items():
-        base = f"{tables}/{table}"
-        if fs.get_file_info(base).type != pafs.FileType.Directory:
-            continue
-        files = sorted(i.path for i in fs.get_file_info(pafs.FileSelector(base, recursive=True))
-                       if i.type == pafs.FileType.File and i.base_name.startswith("part-")
-                       and i.base_name.endswith(".parquet"))
-        for path in files:
-            with fs.open_input_file(path) as f:
-                keys = pq.read_table(f, columns=[column]).column(column)
-            mask = _item_mask(keys, wanted, column)
-            hits = pc.sum(mask).as_py() or 0
-            if not hits:
-                continue
-            with fs.open_input_file(path) as f:
-                data = pq.read_table(f)
-            kept = data.filter(pc.invert(mask))
-            if kept.num_rows:
-                # the rewritten file keeps the increment it came from, so that deleting that increment (a
-                # stage recomputed whole) deletes it too
-                origin = path.rsplit("/", 1)[1].split("-")[1].split(".")[0]
-                target = f"{path.rsplit('/', 1)[0]}/part-{origin}.{increment}-{written:05d}.parquet"
-                storage.write_bytes_atomic(storage.join(root, "tables", target[len(tables) + 1:]),
-                                           _parquet_bytes(kept))
-                written += 1
-            superseded.append(path[len(tables) + 1:])
-            removed += hits
-    if not superseded:
-        return 0
-    commit_increment(root, increment, {"stage": PURGE_STAGE, "items": len(wanted), "rows": removed,
-                                       "supersedes": superseded})
-    for rel in superseded:
-        fs.delete_file(f"{tables}/{rel}")
-    return removed
-
-
-def _parquet_bytes(table: pa.Table) -> bytes:
+def parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue().to_pybytes()

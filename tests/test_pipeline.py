@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import soundfile as sf
 
-from omnicorpus.manifests.layout import shard_run_record, table_uri
+from omnicorpus.manifests.layout import table_uri
 from omnicorpus.manifests.lock import LOCK_NAME
 from omnicorpus.manifests.release import latest_release, open_release
 from omnicorpus.manifests.schema import RECORDINGS, REJECTS, SEGMENTS
@@ -153,19 +153,20 @@ def test_a_second_run_over_unchanged_sources_changes_nothing(pipeline_run, spark
 def test_a_release_of_unchanged_inputs_reads_its_shards_back(pipeline_run, spark, tmp_path):
     """The shard step records what it made for its inputs: with the same accepted segments, withdrawals and
     parameters it reads that back, and runs no Spark job over the segments (here: their files are gone)."""
-    from omnicorpus.pipelines.run import make_release, shard_input_key
+    from omnicorpus.pipelines.engine import committed_increments
+    from omnicorpus.pipelines.run import make_release, shard_inputs
 
     cfg, report = pipeline_run
     out = tmp_path / "out"
     shutil.copytree(cfg.output, out)
     copy = dataclasses.replace(cfg, output=str(out))
-    assert Path(shard_run_record(str(out), shard_input_key(copy))).is_file()
+    assert len(committed_increments(str(out), "shard")) == 1
     for part in (out / "tables" / "accepted").rglob("*.parquet"):
         part.unlink()
     release, new, _ = make_release(copy, spark)
     assert not new and release.id == report.release.id
-    assert shard_input_key(dataclasses.replace(copy, shard=dataclasses.replace(cfg.shard, task_bytes=1 << 31))) \
-        != shard_input_key(copy)
+    assert shard_inputs(dataclasses.replace(copy, shard=dataclasses.replace(cfg.shard, task_bytes=1 << 31))) \
+        != shard_inputs(copy)
 
 
 def _with_extra_source(cfg, out: Path, tmp_path: Path):
