@@ -36,7 +36,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from omnicorpus.manifests import storage
-from omnicorpus.pipelines.table_store import parquet_bytes
+from omnicorpus.pipelines.table_store import parquet_bytes, table_files
 
 T = TypeVar("T")
 
@@ -79,7 +79,8 @@ class Outcome:
 def run_step(root: str, step: Step[Any]) -> Outcome:
     """Run `step` under the output root `root`, as the module doc says."""
     clean_uncommitted(root)
-    earlier = committed_increments(root, step.name)
+    commits = all_commits(root)  # read once: this step's and those of the steps it comes after
+    earlier = {inc: info for inc, info in commits.items() if info.get("stage") == step.name}
     if step.params is not None:
         for increment in [i for i, info in earlier.items() if info.get("params") != step.params]:
             delete_increment(root, increment)
@@ -87,7 +88,7 @@ def run_step(root: str, step: Step[Any]) -> Outcome:
     work = step.plan()
     if work is None:
         return Outcome(None, {}, False)
-    keys = [*work.keys, *(f"{name}={i}" for name in step.after for i in committed_increments(root, name))]
+    keys = [*work.keys, *(f"{info['stage']}={inc}" for inc, info in commits.items() if info.get("stage") in step.after)]
     if step.whole:
         increment = increment_id(step.name, keys)
         if increment in earlier:
@@ -132,16 +133,13 @@ def increment_id(stage: str, keys: Iterable[str]) -> str:
     return h.hexdigest()[:16]
 
 
-
 def _commit_uri(root: str, increment: str) -> str:
     return storage.join(root, "tables", "_commits", f"{increment}.json")
-
 
 
 def commit_increment(root: str, increment: str, info: dict[str, Any]) -> None:
     """Mark every file of `increment` as finished."""
     storage.write_bytes_atomic(_commit_uri(root, increment), json.dumps(info, sort_keys=True).encode())
-
 
 
 def clean_uncommitted(root: str) -> list[str]:
@@ -175,9 +173,8 @@ def clean_uncommitted(root: str) -> list[str]:
     return removed
 
 
-
-def committed_increments(root: str, stage: str) -> dict[str, dict[str, Any]]:
-    """Increment -> commit info, for the committed increments of one stage."""
+def all_commits(root: str) -> dict[str, dict[str, Any]]:
+    """Increment -> commit info, for every committed increment under the output root."""
     fs, commits = storage.resolve(storage.join(root, "tables", "_commits"))
     if fs.get_file_info(commits).type == pafs.FileType.NotFound:
         return {}
@@ -185,15 +182,17 @@ def committed_increments(root: str, stage: str) -> dict[str, dict[str, Any]]:
     for info in fs.get_file_info(pafs.FileSelector(commits)):
         if info.base_name.endswith(".json"):
             with fs.open_input_stream(info.path) as f:
-                data = json.loads(f.read())
-            if data.get("stage") == stage:
-                found[info.base_name[: -len(".json")]] = data
+                found[info.base_name[: -len(".json")]] = json.loads(f.read())
     return found
 
 
+def committed_increments(root: str, stage: str) -> dict[str, dict[str, Any]]:
+    """Increment -> commit info, for the committed increments of one stage."""
+    return {inc: info for inc, info in all_commits(root).items() if info.get("stage") == stage}
+
 
 def delete_increment(root: str, increment: str) -> None:
-    """Remove an increment's files and then its commit (for stages whose output is recomputed whole)."""
+    """Remove an increment's files and then its commit (replaced, made with other parameters, or forgotten)."""
     fs, tables = storage.resolve(storage.join(root, "tables"))
     for info in fs.get_file_info(pafs.FileSelector(tables, recursive=True)):
         if info.type == pafs.FileType.File and info.base_name.startswith((f"part-{increment}-",
@@ -202,14 +201,12 @@ def delete_increment(root: str, increment: str) -> None:
     fs.delete_file(storage.resolve(_commit_uri(root, increment))[1])
 
 
-
 def _item_mask(keys: pa.ChunkedArray, items: pa.Array, column: str) -> pa.ChunkedArray:
     if column != "key":
         return pc.is_in(keys, value_set=items)
     # a segment key is `<item id>-NNNN`; item ids never end in a dash and four digits of their own
     owner = pc.replace_substring_regex(keys, pattern=r"-\d{4,}$", replacement="")
     return pc.or_(pc.is_in(keys, value_set=items), pc.is_in(owner, value_set=items))
-
 
 
 def purge_items(root: str, items: Iterable[str]) -> int:
@@ -224,12 +221,7 @@ def purge_items(root: str, items: Iterable[str]) -> int:
     removed = written = 0
     for table, column in ITEM_COLUMNS.items():
         base = f"{tables}/{table}"
-        if fs.get_file_info(base).type != pafs.FileType.Directory:
-            continue
-        files = sorted(i.path for i in fs.get_file_info(pafs.FileSelector(base, recursive=True))
-                       if i.type == pafs.FileType.File and i.base_name.startswith("part-")
-                       and i.base_name.endswith(".parquet"))
-        for path in files:
+        for path in (f"{base}/{rel}" for rel in table_files(root, table)):
             with fs.open_input_file(path) as f:
                 keys = pq.read_table(f, columns=[column]).column(column)
             mask = _item_mask(keys, wanted, column)
