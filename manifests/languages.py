@@ -155,6 +155,12 @@ def _default_scripts() -> dict[str, str]:
     return {r["iso639_3"]: r["script"] for r in rows}
 
 
+def default_scripts() -> dict[str, str]:
+    """ISO 639-3 code -> the script its corpora are normally transcribed in, for the languages listed in
+    data/default_scripts.tsv."""
+    return dict(_default_scripts())
+
+
 @cache
 def _script_codes() -> frozenset[str]:
     """ISO 15924 codes of writing systems (the special and private-use codes left out)."""

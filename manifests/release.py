@@ -136,17 +136,22 @@ def _relative(paths: pa.ChunkedArray) -> pa.Array:
 
 
 def build_release(root: str, shards: pa.Table, utterances: pa.Table, rejects: pa.Table, *,
-                  config_hash: str, extra: dict[str, Any] | None = None) -> tuple[Release, bool]:
+                  config_hash: str, extra: dict[str, Any] | None = None, summary: pa.Table | None = None
+                  ) -> tuple[Release, bool]:
     """Make a release of these tables (shard paths relative to `root`); (release, whether it is new).
 
-    When the content equals the latest release's, no release is made and the latest is returned.
+    When the content equals the latest release's, no release is made and the latest is returned. `summary`:
+    the release's summary when the utterances given are not all of them (a simulated release holds those of
+    a sample of its shards); its counts then come from the summary.
     """
     shards = _sorted(conform(shards, SHARDS), ["path"])
     shards = shards.set_column(0, "path", _relative(shards.column("path")))
     utterances = _sorted(conform(utterances, UTTERANCES), ["shard", "key"])
     utterances = utterances.set_column(1, "shard", _relative(utterances.column("shard")))
     rejects = _sorted(conform(rejects, REJECTS), ["stage", "key", "reason"])
-    summary = summarize(utterances, shards)
+    whole = summary is None
+    summary = summarize(utterances, shards) if summary is None else _sorted(conform(summary, SUMMARY),
+                                                                            ["language", "corpus", "split"])
     files = {
         "shards.parquet": to_parquet_bytes(shards, SHARDS),
         "utterances.parquet": to_parquet_bytes(utterances, UTTERANCES),
@@ -179,11 +184,13 @@ def build_release(root: str, shards: pa.Table, utterances: pa.Table, rejects: pa
         "schema_version": SCHEMA_VERSION,
         "content_sha256": content,
         "counts": {
-            "utterances": utterances.num_rows,
-            "hours": round(float(pc.sum(utterances.column("seconds")).as_py() or 0.0) / 3600, 6),
+            "utterances": utterances.num_rows if whole else int(pc.sum(summary.column("utterances")).as_py() or 0),
+            "hours": round(float(pc.sum(utterances.column("seconds")).as_py() or 0.0) / 3600, 6) if whole
+            else round(float(pc.sum(summary.column("hours")).as_py() or 0.0), 6),
             "shards": shards.num_rows,
-            "languages": len(set(utterances.column("language").to_pylist()) - {None, UNDETERMINED}),
-            "corpora": len(set(utterances.column("corpus").to_pylist())),
+            "languages": len(set((utterances if whole else summary).column("language").to_pylist())
+                             - {None, UNDETERMINED}),
+            "corpora": len(set((utterances if whole else summary).column("corpus").to_pylist())),
             "rejects": rejects.num_rows,
             "rejects_by_stage": {} if by_stage is None else dict(by_stage.iter_rows()),
         },

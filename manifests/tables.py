@@ -9,7 +9,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
@@ -125,6 +124,8 @@ def read_table(uri: str | os.PathLike[str], schema: pa.Schema, filter: Any = Non
     if info.type == storage.pafs.FileType.File:
         table = pq.read_table(path, filesystem=fs)
     else:
+        import pyarrow.dataset as ds  # here, not at the top: it imports pandas, which reading a release needn't
+
         dataset = ds.dataset(
             path, filesystem=fs, format="parquet",
             partitioning=ds.HivePartitioning.discover(null_fallback="__HIVE_DEFAULT_PARTITION__"),

@@ -55,6 +55,21 @@ def sampling_plan(utterances: pl.DataFrame, betas: Betas, split: str = "train") 
              .group_by(KEYS)
              .agg((pl.col("seconds").sum() / 3600).alias("hours"), pl.len().alias("utterances"),
                   pl.col("seconds").mean().alias("mean_seconds")))
+    return _plan(parts, betas, split)
+
+
+def summary_plan(summary: pl.DataFrame, betas: Betas, split: str = "train") -> pl.DataFrame:
+    """The same plan from a release's summary (hours and utterances per language, corpus and split): what a
+    release of any size is planned from, in the time it takes to read a few thousand rows."""
+    parts = (summary.filter(pl.col("split") == split)
+             .with_columns(pl.col("language").fill_null("und"))
+             .group_by(KEYS)
+             .agg(pl.col("hours").sum(), pl.col("utterances").sum())
+             .with_columns((pl.col("hours") * 3600 / pl.col("utterances")).alias("mean_seconds")))
+    return _plan(parts, betas, split)
+
+
+def _plan(parts: pl.DataFrame, betas: Betas, split: str) -> pl.DataFrame:
     if parts.is_empty():
         raise ValueError(f"no {split} utterances to sample from")
     plan = beta_weights(parts, betas)
@@ -66,10 +81,10 @@ def sampling_plan(utterances: pl.DataFrame, betas: Betas, split: str = "train") 
 
 
 def plan_for_release(release_dir: str | os.PathLike[str], betas: Betas, split: str = "train") -> pl.DataFrame:
-    """The plan of a release folder, from its utterances manifest (never its shards)."""
-    utterances = pl.read_parquet(Path(release_dir) / "utterances.parquet", columns=["corpus", "language",
-                                                                                    "split", "seconds"])
-    return sampling_plan(utterances, betas, split)
+    """The plan of a release folder, from its summary manifest (never its utterances nor its shards)."""
+    summary = pl.read_parquet(Path(release_dir) / "summary.parquet",
+                              columns=["corpus", "language", "split", "hours", "utterances"])
+    return summary_plan(summary, betas, split)
 
 
 def draw_partitions(plan: pl.DataFrame, n: int, rng: np.random.Generator, corrected: bool = True) -> np.ndarray:

@@ -30,6 +30,7 @@ from omnicorpus.manifests.config import (
     load_config,
 )
 from omnicorpus.pipelines.cli_cluster import cluster_app
+from omnicorpus.pipelines.cli_simulate import simulate_cmd
 
 if TYPE_CHECKING:
     from omnicorpus.pipelines.service import Published
@@ -46,6 +47,7 @@ app.add_typer(community_app, name="community")
 releases_app = typer.Typer(help="Published releases.", no_args_is_help=True)
 app.add_typer(releases_app, name="releases")
 app.add_typer(cluster_app, name="cluster")
+app.command("simulate")(simulate_cmd)
 CorpusOpt = Annotated[str | None, typer.Option(
     "--corpus", help="The config's community source (default: its only source of layout community).")]
 
@@ -443,6 +445,9 @@ def validate(
     release: ReleaseArg,
     full: Annotated[bool, typer.Option("--full", help="Decode every FLAC member of every shard (by default those "
                                                       "of a deterministic sample of shards).")] = False,
+    manifests_only: Annotated[bool, typer.Option(
+        "--manifests-only", help="Check the release's manifests only: no shard file nor stage table is read "
+                                 "(a release copied without its shards, a simulated one).")] = False,
 ) -> None:
     """Run the quality gate (Great Expectations suites) on a release; exits non-zero when it fails. Shards
     whose bytes fail are marked for rebuilding: the next run writes them again from their segments."""
@@ -450,7 +455,8 @@ def validate(
     from omnicorpus.quality.gate import validate_release
 
     made = open_release(release)
-    verdict = validate_release(made.path, output_root=output_root_of(made), full=full)
+    root = None if manifests_only else output_root_of(made)
+    verdict = validate_release(made.path, output_root=root, full=full, manifests_only=manifests_only)
     print_verdict(verdict)
     if not verdict.passed:
         raise typer.Exit(1)
@@ -482,13 +488,21 @@ def plan_cmd(
 
     made = open_release(release)
     plan = plan_for_release(made.path, Betas(beta_corpus, beta_language))
-    table = Table("corpus", "language", "hours", "utterances", "weight", "epoch hours", "upsampling",
-                  title=f"sampling plan of {made.id}, beta_corpus {beta_corpus}, beta_language {beta_language}")
-    for r in plan.iter_rows(named=True):
-        table.add_row(r["corpus"], r["language"], f"{r['hours']:.4f}", str(r["utterances"]), f"{r['weight']:.4f}",
-                      f"{r['epoch_hours']:.4f}", f"{r['upsampling']:.2f}x")
-    out.print(table)
-    out.print("weights follow hours; draws are corrected for mean utterance length so realised hours match them")
+    # plain aligned columns: a release of the paper's size has thousands of partitions, which a rich Table
+    # takes seconds to lay out
+    rows = [(r["corpus"], r["language"], f"{r['hours']:.4f}", str(r["utterances"]), f"{r['weight']:.6f}",
+             f"{r['epoch_hours']:.4f}", f"{r['upsampling']:.2f}x") for r in plan.iter_rows(named=True)]
+    header = ("corpus", "language", "hours", "utterances", "weight", "epoch hours", "upsampling")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+
+    def line(cells: tuple[str, ...]) -> str:  # names left-aligned, numbers right-aligned
+        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+    lines = [f"sampling plan of {made.id}, beta_corpus {beta_corpus}, beta_language {beta_language}: "
+             f"{len(rows)} partitions of the train split", line(header), *map(line, rows)]
+    lines.append("weights follow hours; draws are corrected for mean utterance length so realised hours match them")
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 @app.command("train")

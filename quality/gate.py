@@ -44,6 +44,7 @@ from great_expectations.data_context.types.base import (  # noqa: E402
 from omnicorpus.manifests.layout import forget_groups, quality_dir, root_of_release
 from omnicorpus.manifests.release import open_release  # noqa: E402
 from omnicorpus.manifests.schema import TABLES  # noqa: E402
+from omnicorpus.quality.scale import UtteranceScope, read_utterances, utterance_scope  # noqa: E402
 from omnicorpus.quality.suites import (  # noqa: E402
     KEYS,
     RELEASE_TABLES,
@@ -111,10 +112,12 @@ def default_docs_dir(release_dir: Path, release_id: str, output_root: Path | Non
 
 
 def validate_release(release_dir: Path, *, output_root: Path | None = None, docs_dir: Path | None = None,
-                     full: bool = False) -> Verdict:
+                     full: bool = False, manifests_only: bool = False) -> Verdict:
     """Validate a release folder's tables, and with `output_root` its stage tables recordings and segments;
     write Data Docs under `docs_dir` and `verdict.json` beside that folder; return the verdict. `full`:
-    decode every member of every shard (else of a sample, suites.decode_sample).
+    decode every member of every shard (else of a sample, suites.decode_sample); `manifests_only`: check the
+    release's manifests without reading its shard files (nor stage tables). A release of more than
+    `quality.scale.WHOLE_UTTERANCES` utterances has the utterances of a sample of its shards checked.
 
     With `output_root`, a shard whose bytes on disk fail (size, SHA-256, a member that does not read or
     decode) has its group's index removed (`manifests.layout.forget_groups`): the index is what lets a run
@@ -123,11 +126,19 @@ def validate_release(release_dir: Path, *, output_root: Path | None = None, docs
     start = time.perf_counter()
     release = open_release(release_dir)
     release_dir = release.path
-    raw = {name: _read_release_table(release_dir / f"{name}.parquet") for name in RELEASE_TABLES}
-    if output_root is not None:
+    raw = {name: _read_release_table(release_dir / f"{name}.parquet") for name in RELEASE_TABLES
+           if name != "utterances"}
+    scope = utterance_scope(release.info, raw["shards"])
+    raw["utterances"] = _read_release_table(release_dir / "utterances.parquet", scope)
+    if scope.sampled:
+        log.warning("release %s: %s are checked", release.id, scope.describe())
+    if output_root is not None and not manifests_only:
         raw.update({name: _read_stage_table(Path(output_root) / "tables" / name, name) for name in STAGE_TABLES})
-    tables = prepare(raw, release_dir=release_dir, output_root=output_root, full=full)
-    params = SuiteParams.from_release(release.info, rows={"summary": _groups(raw["utterances"])})
+    tables = prepare(raw, release_dir=release_dir, output_root=output_root, full=full, files=not manifests_only,
+                     sample=scope.shards)
+    groups = _groups(raw["shards"] if scope.sampled else raw["utterances"])
+    params = SuiteParams.from_release(release.info, rows={"summary": groups}, files=not manifests_only,
+                                      sampled=scope.sampled)
 
     docs_dir = Path(docs_dir) if docs_dir is not None else default_docs_dir(release_dir, release.id, output_root)
     _clear_site(docs_dir)
@@ -187,12 +198,13 @@ def damaged_shards(shards: pa.Table) -> list[str]:
 # --- reading --------------------------------------------------------------------------------------------
 
 
-def _read_release_table(path: Path) -> pa.Table:
-    """A release table as written; a missing file reads as a table without columns (its checks fail)."""
+def _read_release_table(path: Path, scope: UtteranceScope | None = None) -> pa.Table:
+    """A release table as written (the utterances: those of `scope`); a missing file reads as a table without
+    columns (its checks fail)."""
     if not path.exists():
         log.warning("%s is missing", path)
         return pa.table({})
-    return pq.read_table(path)
+    return read_utterances(path, scope) if scope is not None else pq.read_table(path)
 
 
 def _read_stage_table(path: Path, name: str) -> pa.Table:
@@ -207,12 +219,13 @@ def _read_stage_table(path: Path, name: str) -> pa.Table:
                       ignore_prefixes=[".", "_"]).to_table()
 
 
-def _groups(utterances: pa.Table) -> int:
-    """Distinct (language, corpus, split) of the utterances: the summary's expected rows."""
+def _groups(table: pa.Table) -> int:
+    """Distinct (language, corpus, split) of the utterances (or of the shards, when the utterances are a
+    sample): the summary's expected rows."""
     keys = KEYS["summary"]
-    if not set(keys) <= set(utterances.column_names):
+    if not set(keys) <= set(table.column_names):
         return 0
-    return utterances.select(keys).group_by(keys).aggregate([]).num_rows
+    return table.select(keys).group_by(keys).aggregate([]).num_rows
 
 
 # --- GX -------------------------------------------------------------------------------------------------

@@ -14,26 +14,31 @@ from omnicorpus.quality.report_data import ReportData, language_label, language_
 
 
 def hours_section(data: ReportData) -> str:
-    u = data.utterances
-    g = (u.group_by("lang", "corpus")
-         .agg(*[(pl.col("seconds").filter(pl.col("split") == s).sum() / 3600).alias(s) for s in SPLITS],
-              (pl.col("seconds").sum() / 3600).alias("total"), pl.len().alias("utterances"),
-              pl.col("speaker").drop_nulls().n_unique().alias("speakers"))
+    u, summary = data.utterances, data.summary
+    g = (summary.group_by("lang", "corpus")
+         .agg(*[pl.col("hours").filter(pl.col("split") == s).sum().alias(s) for s in SPLITS],
+              pl.col("hours").sum().alias("total"), pl.col("utterances").sum().alias("utterances"),
+              pl.col("speakers").sum().alias("speakers"))
          .sort("lang", "corpus"))
+    if not data.scope.sampled:  # distinct over the splits (the summary counts them per split)
+        distinct = u.group_by("lang", "corpus").agg(pl.col("speaker").drop_nulls().n_unique().alias("distinct"))
+        g = (g.join(distinct, on=["lang", "corpus"], how="left")
+             .with_columns(pl.col("distinct").fill_null(0).alias("speakers")).drop("distinct"))
     cols = [Col("Language", "code"), Col("Name"), Col("Corpus"),
             *[Col(f"{s.capitalize()} h", "hours", f"hours in the {s} split") for s in SPLITS],
             Col("Total h", "hours"), Col("Utterances", "int"),
-            Col("Speakers", "int", "distinct speaker pseudonyms (0: the corpus has no speaker ids)")]
+            Col("Speakers", "int", "distinct speaker pseudonyms (0: the corpus has no speaker ids)"
+                + ("; summed over the splits" if data.scope.sampled else ""))]
     rows = [(r["lang"], language_label(r["lang"]), r["corpus"], *[r[s] for s in SPLITS], r["total"],
              r["utterances"], r["speakers"]) for r in g.iter_rows(named=True)]
-    foot = ("All", "", f"{u['corpus'].n_unique()} corpora",
-            *[float(g[s].sum()) for s in SPLITS], float(g["total"].sum()), int(u.height),
-            int(u["speaker"].drop_nulls().n_unique()))
-    und = u.filter(pl.col("language").is_null())
+    speakers = int(g["speakers"].sum()) if data.scope.sampled else int(u["speaker"].drop_nulls().n_unique())
+    foot = ("All", "", f"{summary['corpus'].n_unique()} corpora",
+            *[float(g[s].sum()) for s in SPLITS], float(g["total"].sum()), int(g["utterances"].sum()), speakers)
+    und = summary.filter(pl.col("language").is_null())
     if und.height:
-        und_hours = fmt_hours(float(und["seconds"].sum()) / 3600)
-        data.notes.append(f"{und.height:,} utterances ({und_hours} h) have no language (<code>und</code>): "
-                          "unlabelled audio nobody identified.")
+        und_hours = fmt_hours(float(und["hours"].sum()))
+        data.notes.append(f"{int(und['utterances'].sum()):,} utterances ({und_hours} h) have no language "
+                          "(<code>und</code>): unlabelled audio nobody identified.")
     by_lang = (g.group_by("lang").agg(pl.col("total").sum()).sort(["total", "lang"], descending=[True, False]))
     limit = 60
     items = []
@@ -53,8 +58,8 @@ def hours_section(data: ReportData) -> str:
 
 
 def long_tail_section(data: ReportData) -> str:
-    g = (data.utterances.filter(pl.col("language").is_not_null()).group_by("language")
-         .agg((pl.col("seconds").sum() / 3600).alias("hours"), pl.len().alias("n"))
+    g = (data.summary.filter(pl.col("language").is_not_null()).group_by("language")
+         .agg(pl.col("hours").sum().alias("hours"), pl.col("utterances").sum().alias("n"))
          .sort(["hours", "language"], descending=[True, False]))
     if g.is_empty():
         return '<p class="muted">No utterance has a language.</p>'
@@ -104,7 +109,8 @@ def durations_section(data: ReportData) -> str:
         out.append(f"<h3>{escape(title)}</h3><p>{stats}</p>" + histogram_chart(
             values, hi=hi, bins=bins, bound=bound, unit=unit, label=title,
             bound_label=(f"max {bound:g} s" if name == "seconds" else f"max {bound:g} chars/s")))
-    return ('<p>The dashed lines mark the bounds the filter applied (the paper\'s: audio up to 50 s, at most '
+    return (data.sample_note
+            + '<p>The dashed lines mark the bounds the filter applied (the paper\'s: audio up to 50 s, at most '
             "100 characters per second, i.e. at least 160 samples per character at 16 kHz).</p>"
             + "".join(out))
 
@@ -130,7 +136,8 @@ def speakers_section(data: ReportData) -> str:
             Col("Top speaker", "pct", "share of the language's hours (with a speaker id) "
                 "from its most represented speaker")]
     n_speakers = int(u["speaker"].drop_nulls().n_unique())
-    return (f"<p>{n_speakers:,} distinct speakers in all. Speaker ids are pseudonyms salted per corpus, so one "
-            "person in two corpora counts twice; corpora without speaker ids count none. A large share for one "
+    return (f"{data.sample_note}<p>{n_speakers:,} distinct speakers in all. Speaker ids are pseudonyms salted "
+            "per corpus, so one person in two corpora counts twice; corpora without speaker ids count none. "
+            "A large share for one "
             f"speaker means a model may learn the voice rather than the language.</p>"
             f"{sortable_table(cols, rows, tid='speakers-table')}")

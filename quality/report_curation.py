@@ -160,8 +160,8 @@ def lid_section(data: ReportData) -> str:
                           f"{100 * LID_WARN:.0f} %: {shown}.")
     summary = (f"Overall {100 * overall:.1f} % of {predicted:,} predictions agree." if overall is not None
                else "No labelled utterance has a prediction.")
-    out = (f"<p>Agreement of the fastText prediction stored with each labelled utterance with its declared "
-           f"language (ISO 639-3 part only, so a script difference is not a disagreement). {summary} "
+    out = (f"{data.sample_note}<p>Agreement of the fastText prediction stored with each labelled utterance with "
+           f"its declared language (ISO 639-3 part only, so a script difference is not a disagreement). {summary} "
            f"Languages under {100 * LID_WARN:.0f} % are marked.</p>"
            + sortable_table(cols, rows, tid="lid-table", foot=foot))
     worst = (lab.filter(pl.col("agree").not_())

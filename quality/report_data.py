@@ -13,9 +13,11 @@ import pycountry
 from omnicorpus.manifests.config import FilterParams
 from omnicorpus.manifests.languages import language_name
 from omnicorpus.manifests.release import Release
-from omnicorpus.manifests.schema import SAMPLE_RATE
+from omnicorpus.manifests.schema import SAMPLE_RATE, UTTERANCES
+from omnicorpus.manifests.tables import conform
 from omnicorpus.model.sampling import Betas
 from omnicorpus.quality.charts import PALETTE
+from omnicorpus.quality.scale import UtteranceScope, read_utterances, utterance_scope
 
 #: The paper's bounds (the config's defaults), used when a release's params do not name its own.
 MAX_SECONDS = FilterParams.max_seconds
@@ -55,13 +57,18 @@ class ReportData:
     """One release as the sections see it.
 
     `utterances` has `language` null where nobody identified it (`und` in the manifest), `lang` the same with
-    `und` filled in (for grouping), and `labelled` (the utterance has a transcript).
+    `und` filled in (for grouping), and `labelled` (the utterance has a transcript). `summary` (hours,
+    utterances, shards, speakers per language, corpus and split; `language` and `lang` as in `utterances`) is
+    what totals are taken from; for a release of the paper's size `utterances` holds those of a sample of
+    shards (`scope`, quality.scale) and the sections drawn from them say so (`sample_note`).
     """
 
     release: Release
     betas: list[Betas]
     verdict: dict | None
     utterances: pl.DataFrame
+    summary: pl.DataFrame
+    scope: UtteranceScope
     rejects: pl.DataFrame
     max_seconds: float  # the filter's bound on an utterance's duration
     max_rate: float  # the filter's bound on characters per second
@@ -72,20 +79,34 @@ class ReportData:
     def info(self) -> dict[str, Any]:
         return self.release.info
 
+    @property
+    def sample_note(self) -> str:
+        """A line for the sections drawn from utterances, when those are a sample ('' when they are all)."""
+        if not self.scope.sampled:
+            return ""
+        return f'<p class="muted">Drawn from {self.scope.describe()} (the totals elsewhere are the release\'s).</p>'
+
+
+def _with_lang(frame: pl.DataFrame) -> pl.DataFrame:
+    """`language` null where it is `und` (as null was), `lang` with `und` filled in."""
+    frame = frame.with_columns(pl.when(pl.col("language") == UND).then(None).otherwise(pl.col("language"))
+                               .alias("language"))
+    return frame.with_columns(pl.col("language").fill_null(UND).alias("lang"))
+
 
 def load_report_data(release: Release, betas: Sequence[Betas], verdict: dict | None) -> ReportData:
-    utterances = as_frame(release.table("utterances")).with_columns(  # `und`: no language, as null was
-        pl.when(pl.col("language") == UND).then(None).otherwise(pl.col("language")).alias("language"))
-    utterances = utterances.with_columns(
-        pl.col("language").fill_null(UND).alias("lang"),
-        (pl.col("text").is_not_null() & (pl.col("text").str.len_chars() > 0)).alias("labelled"),
-    )
+    scope = utterance_scope(release.info, release.table("shards").select(["path", "sha256"]))
+    table = release.table("utterances") if not scope.sampled else conform(
+        read_utterances(release.path / "utterances.parquet", scope), UTTERANCES)
+    utterances = _with_lang(as_frame(table)).with_columns(
+        (pl.col("text").is_not_null() & (pl.col("text").str.len_chars() > 0)).alias("labelled"))
+    summary = _with_lang(as_frame(release.table("summary")))
     params = release.info.get("params") or {}
     filt = params.get("filter") or {}
-    corpora = (utterances.group_by("corpus").agg(pl.col("seconds").sum())
-               .sort(["seconds", "corpus"], descending=[True, False]))
+    corpora = (summary.group_by("corpus").agg(pl.col("hours").sum())
+               .sort(["hours", "corpus"], descending=[True, False]))
     return ReportData(
-        release=release, betas=list(betas), verdict=verdict, utterances=utterances,
+        release=release, betas=list(betas), verdict=verdict, utterances=utterances, summary=summary, scope=scope,
         rejects=as_frame(release.table("rejects")),
         max_seconds=float(filt.get("max_seconds") or MAX_SECONDS),
         max_rate=SAMPLE_RATE / float(filt.get("min_samples_per_char") or MIN_SAMPLES_PER_CHAR),

@@ -23,12 +23,12 @@ def diff_section(data: ReportData) -> str:
         return (f'<p class="muted">The parent release <code>{escape(parent_id)}</code> was not found next to this '
                 "one, so there is no diff.</p>")
     parent = open_release(parent_dir)
-    pu = as_frame(parent.table("utterances")).select("language", "corpus", "seconds")
-    cu = data.utterances.select("language", "corpus", "seconds")
+    pu = as_frame(parent.table("summary")).select("language", "corpus", "hours")
+    cu = data.summary.select("language", "corpus", "hours")
 
     def per(df: pl.DataFrame, key: str) -> dict[str, float]:
         return dict(df.with_columns(pl.col(key).fill_null(UND)).group_by(key)
-                    .agg(pl.col("seconds").sum() / 3600).iter_rows())
+                    .agg(pl.col("hours").sum()).iter_rows())
 
     before, after = per(pu, "language"), per(cu, "language")
     cb, ca = per(pu, "corpus"), per(cu, "corpus")

@@ -96,6 +96,14 @@ def overview_section(data: ReportData) -> str:
         f"<dt>{escape(k)}</dt><dd{title if k == 'Content digest' else ''}>"
         f"{escape(v) if v is not None else NA}</dd>" for k, v in meta) + "</dl>")
     _check_counts(data, counts)
+    if data.scope.sampled:
+        out.append(f'<p class="muted">A release of {int(counts.get("utterances", 0)):,} utterances: the totals '
+                   f"come from its summary and shards manifests; durations, speakers and language identification "
+                   f"are drawn from {escape(data.scope.describe())}.</p>")
+    simulated = info.get("simulated")
+    if simulated:
+        out.append('<p class="bad"><strong>Simulated release</strong>: manifests only, no audio (omnicorpus '
+                   "simulate). Not for training.</p>")
     by_stage = counts.get("rejects_by_stage") or {}
     if by_stage:
         out.append('<p class="muted">Rejects by stage: ' + ", ".join(
@@ -114,13 +122,15 @@ def overview_section(data: ReportData) -> str:
 
 def _check_counts(data: ReportData, counts: dict[str, Any]) -> None:
     """A note where release.json's counts disagree with the manifests this report is made from."""
-    u = data.utterances
-    actual = {"utterances": u.height, "languages": u["language"].drop_nulls().n_unique(),
+    u = data.utterances if not data.scope.sampled else data.summary  # a sample of utterances: the summary's
+    sampled = data.scope.sampled
+    actual = {"utterances": int(u["utterances"].sum()) if sampled else u.height,
+              "languages": u["language"].drop_nulls().n_unique(),
               "corpora": u["corpus"].n_unique(), "rejects": data.rejects.height}
     for key, value in actual.items():
         if key in counts and int(counts[key]) != value:
             data.notes.append(f"release.json counts {int(counts[key]):,} {key}, the manifests {value:,}.")
-    hours = float(u["seconds"].sum() or 0.0) / 3600
+    hours = float(u["hours"].sum() or 0.0) if sampled else float(u["seconds"].sum() or 0.0) / 3600
     if "hours" in counts and not math.isclose(float(counts["hours"]), hours, rel_tol=1e-4, abs_tol=1e-5):
         data.notes.append(f"release.json counts {fmt_hours(float(counts['hours']))} hours, the manifests "
                           f"{fmt_hours(hours)}.")

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from omnicorpus.manifests.schema import SPLITS
-from omnicorpus.model.sampling import sampling_plan
+from omnicorpus.model.sampling import summary_plan
 from omnicorpus.quality.charts import SPLIT_COLORS, hbar_chart, log_line_chart
 from omnicorpus.quality.formatting import escape, fmt_hours
 from omnicorpus.quality.page import Col, Html, sortable_table
@@ -16,10 +16,10 @@ from omnicorpus.quality.report_data import UND, ReportData, language_label
 
 
 def splits_section(data: ReportData) -> str:
-    u = data.utterances
+    u = data.summary
     g = (u.group_by("corpus")
-         .agg(*[(pl.col("seconds").filter(pl.col("split") == s).sum() / 3600).alias(s) for s in SPLITS],
-              *[(pl.col("split") == s).sum().alias(f"n_{s}") for s in SPLITS],
+         .agg(*[pl.col("hours").filter(pl.col("split") == s).sum().alias(s) for s in SPLITS],
+              *[pl.col("utterances").filter(pl.col("split") == s).sum().alias(f"n_{s}") for s in SPLITS],
               pl.col("lang").n_unique().alias("languages"),
               pl.col("lang").filter(pl.col("split") == "test").n_unique().alias("with_test"))
          .sort("corpus"))
@@ -43,15 +43,15 @@ def splits_section(data: ReportData) -> str:
 
 
 def sampling_section(data: ReportData) -> str:
-    u = data.utterances.select("corpus", "language", "split", "seconds")
+    u = data.summary.select("corpus", "language", "split", "hours", "utterances")
     train = u.filter(pl.col("split") == "train")
     if train.is_empty():
         return '<p class="muted">No train utterances: there is nothing to sample from.</p>'
     natural = (train.with_columns(pl.col("language").fill_null(UND))
-               .group_by("language").agg((pl.col("seconds").sum() / 3600).alias("natural")))
+               .group_by("language").agg(pl.col("hours").sum().alias("natural")))
     plans: list[pl.DataFrame] = []
     for b in data.betas:
-        plan = sampling_plan(u, b).group_by("language").agg(pl.col("epoch_hours").sum())
+        plan = summary_plan(u, b).group_by("language").agg(pl.col("epoch_hours").sum())
         plans.append(plan.rename({"epoch_hours": f"b{len(plans)}"}))
     g = natural
     for p in plans:

@@ -29,6 +29,12 @@ rejects       stage in `Stage`, reason in `Reason`; no rejected key is also an u
               release.json counts
 
 Sums agree within `TOLERANCE` (absolute: seconds, or hours for the summary).
+
+Two narrower modes, for releases of the paper's size (`quality.scale`): with `SuiteParams.files` False the
+shards' files are not read (the manifest checks alone: `omnicorpus validate --manifests-only`); with
+`SuiteParams.sampled` the utterances are those of a sample of shards, so the per-shard checks hold for the
+sampled shards, the summary is checked against the shards manifest (hours, utterances as the sum of
+num_samples, shards) and its speakers are not checked.
 """
 
 from __future__ import annotations
@@ -110,7 +116,7 @@ CHECK_COLUMNS: dict[str, dict[str, str]] = {
         "flac_members": "number of .flac members in the tar (null: unreadable)",
         "flacs_decode": "every .flac member decodes whole to the frames its header announces (null: the shard is "
                         "not in the decoded sample)",
-        "utterance_count": "utterances whose shard is this one",
+        "utterance_count": "utterances whose shard is this one (null: not in the sample of shards read)",
         "seconds_error": "|seconds - sum of the seconds of the shard's utterances|",
     },
     "summary": {
@@ -148,14 +154,18 @@ class SuiteParams:
     max_seconds: float = FilterParams.max_seconds
     max_recording_seconds: float = IngestParams.max_recording_seconds
     rows: Mapping[str, int] = field(default_factory=dict)  # table -> expected rows (absent: not checked)
+    files: bool = True  # read the shards' files (False: the manifests alone)
+    sampled: bool = False  # the utterances are those of a sample of shards (quality.scale)
 
     @classmethod
-    def from_release(cls, info: Mapping[str, Any], rows: Mapping[str, int] | None = None) -> SuiteParams:
+    def from_release(cls, info: Mapping[str, Any], rows: Mapping[str, int] | None = None, *, files: bool = True,
+                     sampled: bool = False) -> SuiteParams:
         """From release.json (`params.filter.min_seconds`, ... and `counts`); `rows` adds or overrides counts."""
         params = info.get("params") or {}
         filt, ingest = params.get("filter") or {}, params.get("ingest") or {}
         counts = info.get("counts") or {}
-        expected = {t: int(counts[t]) for t in ("utterances", "shards", "rejects") if t in counts}
+        expected = {t: int(counts[t]) for t in ("utterances", "shards", "rejects") if t in counts
+                    and not (sampled and t == "utterances")}
         expected.update(rows or {})
         default = cls()
         return cls(
@@ -163,7 +173,21 @@ class SuiteParams:
             max_seconds=float(filt.get("max_seconds", default.max_seconds)),
             max_recording_seconds=float(ingest.get("max_recording_seconds", default.max_recording_seconds)),
             rows=expected,
+            files=files,
+            sampled=sampled,
         )
+
+
+#: Check columns of shards that read the shard files.
+SHARD_FILE_COLUMNS = ("bytes_on_disk", "sha256_on_disk", "all_16k_mono", "flac_members", "flacs_decode")
+
+
+def check_columns(table: str, params: SuiteParams) -> dict[str, str]:
+    """The check columns of a table's suite under these params (the file checks left out without files)."""
+    columns = CHECK_COLUMNS[table]
+    if table == "shards" and not params.files:
+        return {k: v for k, v in columns.items() if k not in SHARD_FILE_COLUMNS}
+    return columns
 
 
 # --- suites ---------------------------------------------------------------------------------------------
@@ -172,7 +196,7 @@ class SuiteParams:
 def _contract(table: str, params: SuiteParams) -> list[gxe.Expectation]:
     """Columns, types, required columns, key, split, language, row count: what every table shares."""
     schema = TABLES[table]
-    checks = CHECK_COLUMNS[table]
+    checks = check_columns(table, params)
     out: list[gxe.Expectation] = [gxe.ExpectTableColumnsToMatchSet(
         column_set=[*schema.names, *checks], exact_match=True,
         description=f"the columns of the {table} contract (schema {schema.metadata[b'schema_version'].decode()}) "
@@ -267,10 +291,21 @@ def _specific(table: str, params: SuiteParams) -> list[gxe.Expectation]:
             _no_key_separators("key"),
         ]
     if table == "shards":
-        return [
+        manifest = [
             gxe.ExpectColumnValuesToMatchRegex(column="path", regex=r"\.tar$"),
             _positive("seconds"), _positive("bytes"), _positive("num_samples"),
             gxe.ExpectColumnValuesToMatchRegex(column="sha256", regex=_SHA256),
+            gxe.ExpectColumnPairValuesToBeEqual(
+                column_A="num_samples", column_B="utterance_count",
+                ignore_row_if="either_value_is_missing" if params.sampled else "both_values_are_missing",
+                description="num_samples equals the utterances in the shard"
+                            + (" (the shards of the sample)" if params.sampled else "")),
+            _small("seconds_error", c["seconds_error"]),
+        ]
+        if not params.files:
+            return manifest
+        return [
+            *manifest,
             gxe.ExpectColumnPairValuesToBeEqual(column_A="bytes", column_B="bytes_on_disk",
                                                 description="bytes equal the size of the tar on disk"),
             gxe.ExpectColumnPairValuesToBeEqual(column_A="sha256", column_B="sha256_on_disk",
@@ -279,9 +314,6 @@ def _specific(table: str, params: SuiteParams) -> list[gxe.Expectation]:
             _true("flacs_decode", c["flacs_decode"]),
             gxe.ExpectColumnPairValuesToBeEqual(column_A="num_samples", column_B="flac_members",
                                                 description="num_samples equals the .flac members of the tar"),
-            gxe.ExpectColumnPairValuesToBeEqual(column_A="num_samples", column_B="utterance_count",
-                                                description="num_samples equals the utterances in the shard"),
-            _small("seconds_error", c["seconds_error"]),
         ]
     if table == "summary":
         return [
@@ -289,7 +321,12 @@ def _specific(table: str, params: SuiteParams) -> list[gxe.Expectation]:
             _small("hours_error", c["hours_error"]),
             *(gxe.ExpectColumnPairValuesToBeEqual(column_A=col, column_B=f"{col}_expected",
                                                   description=f"{col} equals the {c[f'{col}_expected']}")
-              for col in ("utterances", "shards", "speakers")),
+              for col in ("utterances", "shards")),
+            gxe.ExpectColumnPairValuesToBeEqual(
+                column_A="speakers", column_B="speakers_expected",
+                ignore_row_if="either_value_is_missing" if params.sampled else "both_values_are_missing",
+                description=f"speakers equals the {c['speakers_expected']}"
+                            + (" (not checked: the utterances are a sample)" if params.sampled else "")),
         ]
     if table == "rejects":
         return [
@@ -466,13 +503,17 @@ def _derive(table: str, df: pl.DataFrame, ctx: _Context) -> dict[str, pl.Series]
             pl.col("split").n_unique().over(["source", "start", "end"]).cast(pl.Int64)).to_series()
         makers["shard_listed"] = lambda: df["shard"].is_in(ctx.frames.get("shards", empty)["path"])
     elif table == "shards":
-        disk = _shard_columns(df, ctx.release_dir, ctx.full) if "path" in df.columns else pl.DataFrame()
+        disk = _shard_columns(df, ctx.release_dir, ctx.full) if ctx.files and "path" in df.columns else pl.DataFrame()
         for col in disk.columns:
             makers[col] = partial(disk.get_column, col)
 
         def per_shard(column: str) -> pl.Series:
             sums = utts.group_by("shard").agg(pl.len().cast(pl.Int64).alias("n"), pl.col("seconds").sum().alias("s"))
-            return _lookup(df, ["path"], sums, ["shard"], column, 0)
+            counted = _lookup(df, ["path"], sums, ["shard"], column, 0)
+            if ctx.sample is None:
+                return counted
+            # the shards outside the sample have no utterances to count: null, not 0
+            return pl.select(pl.when(df["path"].is_in(sorted(ctx.sample))).then(counted)).to_series()
 
         makers["utterance_count"] = lambda: per_shard("n")
         makers["seconds_error"] = lambda: (df["seconds"] - per_shard("s")).abs()
@@ -482,6 +523,12 @@ def _derive(table: str, df: pl.DataFrame, ctx: _Context) -> dict[str, pl.Series]
         def per_group(column: str) -> pl.Series:
             if column == "shards_expected":
                 groups = ctx.frames.get("shards", empty).group_by(keys).agg(pl.len().cast(pl.Int64).alias(column))
+            elif ctx.sample is not None:  # the utterances are a sample: the totals come from the shards
+                if column == "speakers_expected":
+                    return pl.Series(column, [None] * df.height, dtype=pl.Int64)
+                groups = ctx.frames.get("shards", empty).group_by(keys).agg(
+                    (pl.col("seconds").sum() / 3600).alias("hours_expected"),
+                    pl.col("num_samples").sum().cast(pl.Int64).alias("utterances_expected"))
             else:
                 groups = utts.group_by(keys).agg(
                     (pl.col("seconds").sum() / 3600).alias("hours_expected"),
@@ -509,14 +556,18 @@ class _Context:
     output_root: Path | None
     frames: dict[str, pl.DataFrame]
     full: bool = False  # decode every shard's members, not a sample
+    files: bool = True  # read the shards' files
+    sample: frozenset[str] | None = None  # the shards whose utterances were read (None: all)
 
 
 def prepare(tables: Mapping[str, pa.Table], *, release_dir: Path, output_root: Path | None = None,
-            full: bool = False) -> dict[str, pa.Table]:
+            full: bool = False, files: bool = True, sample: frozenset[str] | None = None) -> dict[str, pa.Table]:
     """Each table as read (contract columns untouched) with its check columns appended; `full`: decode the
-    members of every shard, not of a sample."""
+    members of every shard, not of a sample; `files` False: do not read the shards' files; `sample`: the
+    utterances are those of these shards only (quality.scale)."""
     frames = {name: pl.DataFrame(_plain(t)) for name, t in tables.items()}
-    ctx = _Context(Path(release_dir), Path(output_root) if output_root is not None else None, frames, full)
+    ctx = _Context(Path(release_dir), Path(output_root) if output_root is not None else None, frames, full,
+                   files, sample)
     out = {}
     for name, table in tables.items():
         derived = _derive(name, frames[name], ctx)

@@ -11,7 +11,8 @@ import pytest
 COMMANDS = [[], ["sample-corpus"], ["config"], ["config", "check"], ["config", "show"], ["languages"],
             ["langid"], ["langid", "train"], ["ingest"], ["curate"], ["release"], ["run"], ["validate"],
             ["report"], ["export"], ["summary"], ["community"], ["community", "add"], ["community", "withdraw"],
-            ["plan"], ["train"], ["cluster"], ["cluster", "up"], ["cluster", "down"], ["cluster", "status"]]
+            ["plan"], ["train"], ["cluster"], ["cluster", "up"], ["cluster", "down"], ["cluster", "status"],
+            ["simulate"]]
 
 
 def omnicorpus(*args: str, check: bool = False) -> subprocess.CompletedProcess:

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from omnicorpus.model.sampling import Betas, beta_weights, draw_partitions, sampling_plan
+from omnicorpus.model.sampling import Betas, beta_weights, draw_partitions, sampling_plan, summary_plan
 
 HOURS = pl.DataFrame({
     "corpus": ["cv", "cv", "cv", "fleurs", "fleurs"],
@@ -80,3 +80,15 @@ def test_the_correction_makes_realised_hours_follow_the_weights():
 
     assert np.allclose(realised(True), weight, atol=0.01), "corrected draws realise the weights"
     assert not np.allclose(realised(False), weight, atol=0.05), "uncorrected draws favour long utterances"
+
+
+def test_the_plan_from_a_summary_is_the_plan_from_its_utterances():
+    utts = _utterances()
+    summary = (utts.group_by("language", "corpus", "split")
+               .agg((pl.col("seconds").sum() / 3600).alias("hours"), pl.len().alias("utterances")))
+    for betas in (Betas(0.5, 0.5), Betas(0.0, 1.0)):
+        by_rows, by_summary = sampling_plan(utts, betas), summary_plan(summary, betas)
+        assert by_rows["corpus"].to_list() == by_summary["corpus"].to_list()
+        assert by_rows["language"].to_list() == by_summary["language"].to_list()
+        for col in ("hours", "utterances", "mean_seconds", "weight", "draw_probability", "epoch_hours"):
+            assert by_summary[col].to_list() == pytest.approx(by_rows[col].to_list(), rel=1e-12), col
