@@ -13,8 +13,8 @@ each of num_samples = seconds / `mean_seconds` utterances.
 The shards manifest and the summary are written whole (about 300k shards at the paper's size). The
 utterances (about a billion there) are written for the shards the quality gate samples at that size
 (`quality.scale.utterance_sample`), so the gate and the report read the same sample they would read from
-a real release; release.json's `simulated` block says so and holds the parameters. Same parameters, same
-bytes.
+a real release; a simulation of at most `quality.scale.WHOLE_UTTERANCES` utterances has them all.
+release.json's `simulated` block says which and holds the parameters. Same parameters, same bytes.
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pycountry
 
 from omnicorpus.manifests.languages import default_scripts
 from omnicorpus.manifests.release import Release, build_release
 from omnicorpus.manifests.schema import REJECTS, SUMMARY, UTTERANCES
-from omnicorpus.quality.scale import utterance_sample
+from omnicorpus.quality.scale import WHOLE_UTTERANCES, utterance_sample
 
 #: The largest languages first (so the head of the long tail carries familiar codes), then the rest.
 _HEAD = ("eng_Latn", "cmn_Hans", "spa_Latn", "fra_Latn", "deu_Latn", "rus_Cyrl", "hin_Deva", "arb_Arab",
@@ -159,7 +160,9 @@ def _utterances_of(sim: Simulation, shard: dict, rng: np.random.Generator) -> di
 def simulate(out_root: str, sim: Simulation) -> tuple[Release, bool]:
     """Write the simulated release under `out_root`; (release, whether it is new)."""
     shards = shard_rows(sim)
-    sample = utterance_sample(shards.column("path").to_pylist(), shards.column("sha256").to_pylist())
+    paths = shards.column("path").to_pylist()
+    sample = utterance_sample(paths, shards.column("sha256").to_pylist()) \
+        if pc.sum(shards.column("num_samples")).as_py() > WHOLE_UTTERANCES else frozenset(paths)
     rng = np.random.default_rng([sim.seed, 1])
     utts: dict[str, list] = {name: [] for name in UTTERANCES.names if name != "partner"}
     num_samples = shards.column("num_samples").to_pylist()

@@ -14,7 +14,8 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from omnicorpus.pipelines.simulate import Simulation, language_hours, shard_rows
+from omnicorpus.model.step_planner import StepPlanner
+from omnicorpus.pipelines.simulate import Simulation, language_hours, shard_rows, simulate
 from omnicorpus.quality.scale import SAMPLE_SHARDS, WHOLE_UTTERANCES
 
 OMNICORPUS = str(Path(sys.executable).with_name("omnicorpus"))  # the console script pip installed
@@ -107,3 +108,26 @@ def test_the_gate_fails_a_simulated_release_whose_summary_or_sampled_shard_is_wr
     failed = {(f["table"], f["column"]) for f in verdict["failures"]}
     assert ("summary", "hours_error") in failed
     assert ("shards", "num_samples") in failed  # num_samples == the utterances of a sampled shard
+
+
+def test_a_step_is_planned_from_the_summary_and_shards_and_reads_only_its_shards_row_groups(tmp_path):
+    release, _ = simulate(str(tmp_path), Simulation(hours=1500, languages=30, corpora=4, shard_bytes=2**24))
+    assert "utterance_rows" in release.info["simulated"]
+    assert release.info["simulated"]["utterance_rows"] == release.info["counts"]["utterances"], "a whole one"
+    planner = StepPlanner(release.uri, seed=3)
+    state = planner.state_dict()
+    step = planner.plan_step(32)
+    assert len(step.draws) == 32 and len(step.shards) <= 32
+    read = planner.read_step(step)
+    assert read.utterances["key"].null_count() == 0, "every draw is an utterance of its shard"
+    assert read.utterances["shard"].to_list() == [s for s, _ in step.draws]
+    meta = pq.ParquetFile(Path(release.uri) / "utterances.parquet").metadata
+    small = planner.plan_step(2)
+    holding = {g for g in range(meta.num_row_groups)
+               for s in small.shards
+               if meta.row_group(g).column(1).statistics.min <= s <= meta.row_group(g).column(1).statistics.max}
+    assert planner.read_step(small).row_groups == len(holding) < meta.num_row_groups
+    planner.load_state_dict(state)
+    assert planner.plan_step(32) == step, "a step is re-planned exactly from the planner's state"
+    train = pl.read_parquet(Path(release.uri) / "shards.parquet").filter(pl.col("split") == "train")
+    assert set(step.shards) <= set(train["path"].to_list())
