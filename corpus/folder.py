@@ -509,14 +509,14 @@ _READERS: dict[str, Callable[[_Context], None]] = {
 }
 
 
-def list_items(source: SourceConfig) -> pa.Table:
-    root = require_dir(source.path, LAYOUT).absolute()
-    listing = Listing(source, LAYOUT)
-    files = FileIndex()
-    manifests = find_manifests(root)
-    for m in manifests:
-        confined = m.kind in (toolkits.TABLE, toolkits.LJSPEECH)
-        _READERS[m.kind](_Context(listing, files, m.path, str(m.path.parent.absolute()), m.split, confined))
+def _read_manifest(listing: Listing, files: FileIndex, m: Manifest) -> None:
+    confined = m.kind in (toolkits.TABLE, toolkits.LJSPEECH)
+    _READERS[m.kind](_Context(listing, files, m.path, str(m.path.parent.absolute()), m.split, confined))
+
+
+def _walk(listing: Listing, root: Path, files: FileIndex, manifests: list[Manifest]) -> None:
+    """The tree under root: its audio files as sidecar items (when there is no manifest), what is neither
+    audio nor read counted as ignored."""
 
     def add_sidecar_item(dirpath: str, name: str, names: set[str]) -> None:
         path = os.path.join(dirpath, name)
@@ -530,4 +530,43 @@ def list_items(source: SourceConfig) -> pa.Table:
     if not manifests and audio == 0:
         raise ValueError(f"{LAYOUT}: {root} has no audio files ({', '.join(AUDIO_EXTENSIONS)}) "
                          f"and no manifest ({LOOKED_FOR})")
+
+
+def list_items(source: SourceConfig) -> pa.Table:
+    root = require_dir(source.path, LAYOUT).absolute()
+    listing = Listing(source, LAYOUT)
+    files = FileIndex()
+    manifests = find_manifests(root)
+    for m in manifests:
+        _read_manifest(listing, files, m)
+    _walk(listing, root, files, manifests)
     return listing.table()
+
+
+@dataclass(frozen=True)
+class Part:
+    """A part of a folder's listing that lists on its own: one manifest, or (manifest None) the walk of the
+    tree, which lists the sidecar items of a folder without manifests and counts the ignored files."""
+
+    manifest: Manifest | None
+    manifests: tuple[Manifest, ...] = ()  # for the walk: every manifest of the folder (read, so not ignored)
+
+
+def list_parts(source: SourceConfig) -> list[Part]:
+    """The parts of the folder's listing, in the order `list_items` lists them: each manifest, then the walk.
+    ValueError as `list_items` (a manifest that is not understood, ...)."""
+    root = require_dir(source.path, LAYOUT).absolute()
+    manifests = find_manifests(root)
+    return [*(Part(m) for m in manifests), Part(None, tuple(manifests))]
+
+
+def list_part(source: SourceConfig, part: Part) -> pa.Table:
+    """`Listing.part_table()` of one part: the rows `list_items` gives for it."""
+    root = require_dir(source.path, LAYOUT).absolute()
+    listing = Listing(source, LAYOUT)
+    files = FileIndex()
+    if part.manifest is not None:
+        _read_manifest(listing, files, part.manifest)
+    else:
+        _walk(listing, root, files, list(part.manifests))
+    return listing.part_table()

@@ -320,3 +320,15 @@ def list_items(source: SourceConfig) -> pa.Table:
     for data_dir in data_dirs(root):
         _list_data_dir(listing, data_dir, files)
     return listing.table()
+
+
+def list_parts(source: SourceConfig) -> list[Path]:
+    """The parts of the source's listing, each listing on its own: its data dirs, in `list_items` order."""
+    return data_dirs(require_dir(source.path, LAYOUT).absolute())
+
+
+def list_part(source: SourceConfig, data_dir: Path) -> pa.Table:
+    """`Listing.part_table()` of one data dir: the rows `list_items` gives for it."""
+    listing = Listing(source, LAYOUT)
+    _list_data_dir(listing, data_dir, FileIndex())
+    return listing.part_table()

@@ -178,7 +178,9 @@ class Listing:
     transcript exists), language_raw (source.language when the item has none). `table()` drops repeated
     item ids (the first listing wins; its meta counts the repeats and a repeat that disagrees on the
     transcript or split sets a listing_error) and sorts by source_uri, start, end, channel.
-    `ignore(path)` counts a file of the source tree that is no item (see `ignored_files`).
+    `ignore(path)` counts a file of the source tree that is no item (see `ignored_files`). A layout whose
+    listing splits into parts (one per manifest file or data dir) lists each part with a Listing of its own and
+    `part_table()`; `merge_repeats` then makes one row of an item that several parts list, as here.
     """
 
     def __init__(self, source: SourceConfig, layout: str) -> None:
@@ -252,22 +254,78 @@ class Listing:
         }
 
     def table(self) -> pa.Table:
+        """The SOURCE_ITEMS table of what was added (see the class doc)."""
+        return self._table(parts=False)
+
+    def part_table(self) -> pa.Table:
+        """`table()` of one part of a source's listing (see `merge_repeats`), with the PART_COLUMNS that say how
+        its rows merge with the rows other parts give for the same item."""
+        return self._table(parts=True)
+
+    def _table(self, *, parts: bool) -> pa.Table:
         rows = self._rows
+        merge: dict[str, tuple[int, bool, bool]] = {}
         for iid, dups in self._dups.items():
             row = rows[iid]
+            agree = not any(text != row["raw_text"] or split != row["split"] for text, split in dups)
+            merge[iid] = (len(dups) + 1, agree, row["listing_error"] is None)
             row["meta"] = {**(row["meta"] or {}), "listed_times": len(dups) + 1}
-            if row["listing_error"] is None and any(text != row["raw_text"] or split != row["split"]
-                                                    for text, split in dups):
-                row["listing_error"] = error(Reason.LISTING_ERROR, f"{row['source_uri']} is listed "
-                                             f"{len(dups) + 1} times with different transcripts or splits")
+            if row["listing_error"] is None and not agree:
+                row["listing_error"] = _repeated(row["source_uri"], len(dups) + 1)
         ordered = sorted(rows.values(), key=_sort_key)
         columns: dict[str, list[Any]] = {name: [row[name] for row in ordered] for name in _COLUMNS}
-        columns["meta"] = [None if m is None else printable(json.dumps(m, sort_keys=True, ensure_ascii=False,
-                                                                       default=str)) for m in columns["meta"]]
+        metas = columns["meta"]
+        texts = [None if m is None else _meta_json(m) for m in metas]
+        columns["meta"] = [None if t is None else printable(t) for t in texts]
         arrays = [pa.array(columns[f.name], type=f.type) for f in SOURCE_ITEMS]
         table = conform(pa.Table.from_arrays(arrays, schema=SOURCE_ITEMS), SOURCE_ITEMS)
+        if parts:
+            found = [merge.get(row["item_id"], (1, True, row["listing_error"] is None)) for row in ordered]
+            extra = {
+                "part_times": [f[0] for f in found],
+                "part_agree": [f[1] for f in found],
+                "part_clean": [f[2] for f in found],
+                # the meta object, where the column's text (printable) is not JSON that reads back as it
+                "part_meta": [None if text is None or text == shown else
+                              json.dumps(m, sort_keys=True, ensure_ascii=True, default=str)
+                              for m, text, shown in zip(metas, texts, columns["meta"], strict=True)],
+            }
+            for f in PART_COLUMNS:
+                table = table.append_column(f, pa.array(extra[f.name], f.type))
         ignored = json.dumps({"count": self._ignored, "examples": self._ignored_examples}).encode()
         return table.replace_schema_metadata({**(table.schema.metadata or {}), IGNORED_KEY: ignored})
+
+
+#: What `Listing.part_table` adds to SOURCE_ITEMS for `merge_repeats`: how many times the part listed the item,
+#: whether those listings agree on transcript and split, whether the first of them had no listing_error, and
+#: the meta object as JSON that reads back exactly (null where the meta column's text does).
+PART_COLUMNS = pa.schema([pa.field("part_times", pa.int32(), False), pa.field("part_agree", pa.bool_(), False),
+                          pa.field("part_clean", pa.bool_(), False), pa.field("part_meta", pa.string())])
+
+
+def _meta_json(meta: Mapping[str, Any]) -> str:
+    return json.dumps(meta, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _repeated(source_uri: str, times: int) -> ListingProblem:
+    return error(Reason.LISTING_ERROR, f"{source_uri} is listed {times} times with different transcripts or splits")
+
+
+def merge_repeats(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The SOURCE_ITEMS row of an item that several parts of a source's listing gave (rows of `part_table`, in
+    the order the parts list: a manifest file or data dir before the next), as one Listing of every part gives
+    it: the first listing wins, its meta counts all of them, and listings that disagree on the transcript or
+    the split make a listing_error (unless the first had one of its own)."""
+    first = rows[0]
+    times = sum(r["part_times"] for r in rows)
+    agree = all(r["part_agree"] for r in rows) and all(
+        r["raw_text"] == first["raw_text"] and r["split"] == first["split"] for r in rows[1:])
+    meta = json.loads(first["part_meta"] or first["meta"] or "{}")
+    row = {name: first[name] for name in _COLUMNS}
+    row["meta"] = printable(_meta_json({**meta, "listed_times": times}))
+    if first["part_clean"]:
+        row["listing_error"] = None if agree else _repeated(first["source_uri"], times)
+    return row
 
 
 def _sort_key(row: dict[str, Any]) -> tuple[Any, ...]:

@@ -21,6 +21,7 @@ import os
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -177,8 +178,8 @@ def detect_layout(path: str) -> str:
     raise ValueError(f"cannot detect a layout for {root}: looked for " + "; ".join(LOOKED_FOR))
 
 
-def list_source(source: SourceConfig) -> tuple[pa.Table, str]:
-    """(SOURCE_ITEMS table, layout used) of a source; layout `auto` is resolved by detect_layout."""
+def _resolved(source: SourceConfig) -> SourceConfig:
+    """The source with its layout resolved (`auto` by detect_layout); ValueError for what no adapter lists."""
     if "://" in source.path:
         raise ValueError(f"{source.name}: adapters list local folders only, not {source.path}")
     layout = source.layout
@@ -186,4 +187,48 @@ def list_source(source: SourceConfig) -> tuple[pa.Table, str]:
         layout = detect_layout(source.path)
     if layout not in ADAPTERS:
         raise ValueError(f"{source.name}: unknown layout {layout!r}; one of {', '.join(ADAPTERS)} or auto")
-    return ADAPTERS[layout](dataclasses.replace(source, layout=layout)), layout
+    return dataclasses.replace(source, layout=layout)
+
+
+def list_source(source: SourceConfig) -> tuple[pa.Table, str]:
+    """(SOURCE_ITEMS table, layout used) of a source; layout `auto` is resolved by detect_layout."""
+    resolved = _resolved(source)
+    return ADAPTERS[resolved.layout](resolved), resolved.layout
+
+
+#: Layouts whose listing splits into parts that list on their own, in parallel: (the parts, list one part).
+#: folder: one part per manifest file (NeMo, SpeechBrain, table manifests split over many files) and the walk
+#: of the tree; kaldi: one part per data dir. Every other layout is one part, the whole source.
+PARTED: dict[str, tuple[Callable[[SourceConfig], list[Any]], Callable[[SourceConfig, Any], pa.Table]]] = {
+    "folder": (folder.list_parts, folder.list_part),
+    "kaldi": (kaldi.list_parts, kaldi.list_part),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SourcePart:
+    """One part of a source's listing (see PARTED): what `list_part` lists, in a task of its own. Where two
+    parts of a source list the same item, the one of lower `index` is the first listing of it."""
+
+    source: SourceConfig  # its layout resolved
+    index: int
+    part: Any  # the adapter's description of the part; None: the whole source
+
+
+def source_parts(source: SourceConfig) -> list[SourcePart]:
+    """The parts of a source's listing, found from names and manifests' first bytes (never audio, never a
+    whole manifest); ValueError as list_source, for a source that cannot be listed."""
+    resolved = _resolved(source)
+    if resolved.layout not in PARTED:
+        return [SourcePart(resolved, 0, None)]
+    parts, _ = PARTED[resolved.layout]
+    return [SourcePart(resolved, i, p) for i, p in enumerate(parts(resolved))]
+
+
+def list_part(part: SourcePart) -> pa.Table:
+    """The rows of one part of a source (`Listing.part_table()`: SOURCE_ITEMS and listing.PART_COLUMNS, the
+    ignored files in the schema metadata; for a whole source, its `list_source` table: nothing merges with it);
+    merge the items several parts of a source list with `listing.merge_repeats`."""
+    if part.part is None:
+        return ADAPTERS[part.source.layout](part.source)
+    return PARTED[part.source.layout][1](part.source, part.part)

@@ -1,15 +1,17 @@
 """Ingest: source items -> normalized 16 kHz mono FLAC in the audio store + the recordings table.
 
 `ingest_items` is the stage (a plain function over an Arrow batch of SOURCE_ITEMS); `run_ingest` is the
-Spark job around it: list every source on the driver (metadata only), keep the items no earlier run
-has accounted for, run the stage with mapInArrow, and move the written files into place.
+Spark job around it: list every source with Spark tasks (metadata only, see pipelines.sources), keep the
+items no earlier run has accounted for (joins with the `ingested` table on the executors; the increment is
+named by a digest they compute), run the stage with mapInArrow, and move the written files into place.
+Nothing proportional to the corpus reaches the driver: only the ids of the items whose earlier outcome is
+removed (changed, retried, gone), as many as changed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -19,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from omnicorpus.corpus.audio import AudioDecodeError, decode_audio
-from omnicorpus.corpus.listing import Ignored, ignored_files
+from omnicorpus.corpus.listing import Ignored
 from omnicorpus.corpus.pcm import audio_metrics, encode_flac
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.config import IngestParams, PipelineConfig
@@ -27,10 +29,23 @@ from omnicorpus.manifests.keys import speaker_pseudonym, split_row_uri
 from omnicorpus.manifests.languages import UNDETERMINED, UnknownLanguageError, to_language
 from omnicorpus.manifests.layout import audio_store_path, table_uri
 from omnicorpus.manifests.lock import holds_output_lock
-from omnicorpus.manifests.schema import INGESTED, RECORDINGS, SOURCE_ITEMS, ListingProblem, Reason, Stage, item_meta
-from omnicorpus.manifests.tables import concat, conform
+from omnicorpus.manifests.schema import (
+    INGESTED,
+    RECORDINGS,
+    REJECTS,
+    SOURCE_ITEMS,
+    ListingProblem,
+    Reason,
+    Stage,
+    item_meta,
+)
 from omnicorpus.pipelines.engine import Step, Work, purge_items, run_step
-from omnicorpus.pipelines.spark import arrow_to_spark, environment_errors, run_on_spark
+from omnicorpus.pipelines.sources import Listed as Listed  # the listing, where the job's callers import it from
+from omnicorpus.pipelines.sources import ListedFrame as ListedFrame
+from omnicorpus.pipelines.sources import item_versions as item_versions
+from omnicorpus.pipelines.sources import list_all as list_all
+from omnicorpus.pipelines.sources import list_on_spark as list_on_spark
+from omnicorpus.pipelines.spark import content_digest, environment_errors, persisted, run_on_spark, unpersist
 from omnicorpus.pipelines.stage import (
     ENVIRONMENT_ERRORS,
     EnvironmentFault,
@@ -39,10 +54,10 @@ from omnicorpus.pipelines.stage import (
     reject_row,
     rejects_table,
 )
-from omnicorpus.pipelines.table_store import known_keys, read_columns, write_increment, write_local_increment
+from omnicorpus.pipelines.table_store import read_columns, read_df, write_increment
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 _COMMUNITY_REASONS = {Reason.NO_CONSENT, Reason.INVALID_METADATA, Reason.WITHDRAWN}
 
@@ -232,48 +247,9 @@ class IngestReport:
                 "ignored": {name: ign.count for name, ign in self.ignored.items()}}
 
 
-@dataclass(frozen=True)
-class Listed:
-    """Every item of every configured source (metadata only), with the version of each."""
-
-    items: pa.Table  # SOURCE_ITEMS, in a stable order
-    versions: pa.Array  # item_version of each row of `items`
-    layouts: dict[str, str]  # the layout each source was read as: `auto` resolves to the one detected
-    ignored: dict[str, Ignored]
-
-    @property
-    def counts(self) -> dict[str, int]:
-        names = self.items.column("corpus").to_pylist()
-        return {name: names.count(name) for name in self.layouts}
-
-
-def item_versions(items: pa.Table, params: IngestParams) -> pa.Array:
-    """item_version of each listed item: a digest of its whole listing row (location, transcript, language,
-    licence, labelled, speaker, split, listing problem, ...) and of the ingest parameters that shape its
-    recording. Any change of a source's settings or of what its manifests say gives a new version."""
-    shaping = json.dumps({"max_recording_seconds": params.max_recording_seconds,
-                          "speaker_salt": params.speaker_salt}, sort_keys=True)
-    columns = [c for c in SOURCE_ITEMS.names if c not in ("item_id", "item_version")]
-    rows = items.select(columns).to_pylist()
-    return pa.array([hashlib.sha256(f"{shaping}\0{json.dumps(row, sort_keys=True, ensure_ascii=False)}".encode()
-                                    ).hexdigest()[:16] for row in rows], pa.string())
-
-
 def list_sources(cfg: PipelineConfig) -> pa.Table:
-    """Every item of every configured source (metadata only), in a stable order."""
+    """Every item of every configured source (metadata only), in a stable order, listed in this process."""
     return list_all(cfg).items
-
-
-def list_all(cfg: PipelineConfig) -> Listed:
-    from omnicorpus.corpus.registry import list_source
-
-    listed = {src.name: list_source(src) for src in cfg.sources}
-    items = concat((t for t, _ in listed.values()), SOURCE_ITEMS)
-    versions = item_versions(items, cfg.ingest)
-    items = items.set_column(items.schema.get_field_index("item_version"), SOURCE_ITEMS.field("item_version"),
-                             versions)
-    return Listed(items, versions, {n: layout for n, (_, layout) in listed.items()},
-                  {n: ignored_files(t) for n, (t, _) in listed.items()})
 
 
 #: Ingest rejects whose cause can go away without the listing changing: retried once the file is there.
@@ -290,12 +266,10 @@ class IngestPlan:
     gone: int
 
 
-def _retryable(root: str) -> list[str]:
-    """Ids of items rejected at ingest for a file that was missing or empty and is now there, not empty."""
-    rejects = read_columns(root, "rejects", ["key", "source_uri", "reason"],
-                           (pc.field("stage") == str(Stage.INGEST)) & pc.field("reason").isin(_RETRIED_WHEN_PRESENT))
+def _retry_keys(keys: list[str], uris: list[str]) -> list[str]:
+    """The keys of ingest rejects for a file that was missing or empty whose file is now there, not empty."""
     ids = []
-    for key, uri in zip(rejects.column("key").to_pylist(), rejects.column("source_uri").to_pylist(), strict=True):
+    for key, uri in zip(keys, uris, strict=True):
         path, row = split_row_uri(uri)
         if row is None and "://" not in path and "#" not in path:
             try:
@@ -306,34 +280,18 @@ def _retryable(root: str) -> list[str]:
     return ids
 
 
-def _adopt_earlier_outcomes(root: str, listed: Listed) -> None:
-    """An output root from before item versions: take what it holds as done with the current versions
-    (once), rather than ingest a whole corpus again."""
-
-    def plan() -> Work[pa.Table] | None:
-        done = pa.concat_arrays([
-            known_keys(root, "recordings", "recording_id"),
-            known_keys(root, "rejects", "key", pc.field("stage").isin([str(Stage.INGEST), str(Stage.COMMUNITY)])),
-        ])
-        mask = pc.is_in(listed.items.column("item_id"), value_set=done)
-        if not pc.any(mask).as_py():
-            return None
-        ids = listed.items.column("item_id").filter(mask)
-        return Work(ids.to_pylist(), pa.table({"item_id": ids, "corpus": listed.items.column("corpus").filter(mask),
-                                               "item_version": listed.versions.filter(mask)}))
-
-    def write(rows: pa.Table, increment: str) -> dict[str, Any]:
-        write_local_increment(conform(rows, INGESTED), root, "ingested", ["corpus"], increment)
-        return {"adopted": rows.num_rows}
-
-    run_step(root, Step("adopt", plan, write))
+_RETRY_FILTER = (pc.field("stage") == str(Stage.INGEST)) & pc.field("reason").isin(_RETRIED_WHEN_PRESENT)
 
 
-def plan_ingest(root: str, listed: Listed, *, adopt: bool = True) -> IngestPlan:
-    """What an ingest run does: which items are new (or changed, or to retry), which earlier outcomes go.
-    `adopt`: take an output root from before item versions as it is (writes; see _adopt_earlier_outcomes)."""
-    if adopt and not storage.exists(table_uri(root, "ingested")) and storage.exists(table_uri(root, "recordings")):
-        _adopt_earlier_outcomes(root, listed)
+def _retryable(root: str) -> list[str]:
+    """Ids of items rejected at ingest for a file that was missing or empty and is now there, not empty."""
+    rejects = read_columns(root, "rejects", ["key", "source_uri", "reason"], _RETRY_FILTER)
+    return _retry_keys(rejects.column("key").to_pylist(), rejects.column("source_uri").to_pylist())
+
+
+def plan_ingest(root: str, listed: Listed) -> IngestPlan:
+    """What an ingest run would do with a listing made on the driver (`list_all`; the job plans on Spark, see
+    `ingest_work`): which items are new (or changed, or to retry), which earlier outcomes go. Writes nothing."""
     seen = read_columns(root, "ingested", ["item_id", "item_version"])
     ids, versions = listed.items.column("item_id"), listed.versions
     current = pc.binary_join_element_wise(ids, versions, ":")
@@ -351,43 +309,217 @@ def plan_ingest(root: str, listed: Listed, *, adopt: bool = True) -> IngestPlan:
                       len(gone_ids))
 
 
+# --- the job's plan, on Spark ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StaleItems:
+    """Items whose earlier outcome an ingest run removes first (their ids reach the driver: as many as changed)."""
+
+    ids: list[str]
+    changed: int  # listed before in another version (other settings or content)
+    retried: int  # rejected before for a cause that is gone (a missing file now there)
+    gone: int  # no longer listed
+
+
+def _ingested_df(spark: SparkSession, root: str) -> DataFrame | None:
+    return read_df(spark, root, "ingested", INGESTED)
+
+
+def _retried_on_spark(spark: SparkSession, root: str) -> DataFrame | None:
+    """Ids of the ingest rejects for a missing or empty file whose file is now there, not empty (each looked at
+    on the executors); None without rejects."""
+    from pyspark.sql import functions as F
+
+    rejects = read_df(spark, root, "rejects", REJECTS)
+    if rejects is None:
+        return None
+
+    def retry(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:  # on the executors
+        for batch in batches:
+            keys = _retry_keys(batch.column("key").to_pylist(), batch.column("source_uri").to_pylist())
+            yield pa.RecordBatch.from_arrays([pa.array(keys, pa.string())], names=["item_id"])
+
+    candidates = rejects.where((F.col("stage") == str(Stage.INGEST))
+                               & F.col("reason").isin(*_RETRIED_WHEN_PRESENT)).select("key", "source_uri")
+    return candidates.mapInArrow(retry, "item_id string").distinct()
+
+
+#: Most pending items whose ids are broadcast to pick their rows from the listing (more: a shuffle join).
+_BROADCAST_IDS = 500_000
+
+
+@dataclass
+class SparkPlan:
+    """What an ingest run does, found on the executors: the stale items (their ids on the driver, as many as
+    changed), and the ids of the items to ingest (new, changed or to retry), kept on the executors' disks."""
+
+    stale: StaleItems
+    pending: DataFrame | None  # item_id; None: every listed item
+    count: int  # items to ingest
+    kept: list[DataFrame]
+
+    def unpersist(self) -> None:
+        unpersist(self.kept)
+
+
+def plan_on_spark(spark: SparkSession, root: str, listed: ListedFrame) -> SparkPlan:
+    """The ingest plan as `plan_ingest` makes it on the driver, from one aggregation of the listing's ids and
+    versions with the ingested table's (per id: listed or gone, ingested in its version or in another) and the
+    ingest rejects whose file is now there. Writes nothing: the pending ids are computed before the stale items'
+    rows are purged, and kept."""
+    from pyspark.sql import functions as F
+
+    retried = _retried_on_spark(spark, root)
+    seen = _ingested_df(spark, root)
+    if seen is None:  # nothing ingested: every item is new; only the retried can be stale
+        ids = [] if retried is None else sorted(retried.toArrow().column("item_id").to_pylist())
+        return SparkPlan(StaleItems(ids, 0, len(ids), 0), None, sum(listed.counts.values()), [])
+    none = F.lit(None).cast("string")
+    versions = listed.items.select("item_id", F.col("item_version").alias("listed"), none.alias("seen")).unionByName(
+        seen.select("item_id", none.alias("listed"), F.col("item_version").alias("seen")))
+    # an item has one listed version and (almost always) one ingested one: the least and greatest ingested tell
+    # whether it was ingested in its version only (both equal it) or also in another (either differs)
+    per_id = versions.groupBy("item_id").agg(F.max("listed").alias("version"), F.min("seen").alias("least"),
+                                             F.max("seen").alias("greatest"))
+    version = F.col("version")
+    listed_now = version.isNotNull()
+    done = F.coalesce((F.col("least") == version) & (F.col("greatest") == version), F.lit(False))
+    outdated = listed_now & F.coalesce((F.col("least") != version) | (F.col("greatest") != version), F.lit(False))
+    kind = F.when(~listed_now, F.lit("gone")).when(outdated, F.lit("changed"))
+    status = per_id.select("item_id", kind.alias("kind"), (listed_now & (~done | outdated)).alias("pending"))
+    if retried is not None:  # rejected for a file now there, and neither changed nor gone
+        status = status.join(retried.select("item_id", F.lit(True).alias("retry")), "item_id", "left").select(
+            "item_id", F.coalesce("kind", F.when(F.col("retry"), F.lit("retried"))).alias("kind"),
+            (F.col("pending") | F.coalesce("retry", F.lit(False))).alias("pending"))
+        status = status.unionByName(retried.join(per_id, "item_id", "left_anti").select(
+            "item_id", F.lit("retried").alias("kind"), F.lit(False).alias("pending")))
+    status = persisted(status.where("kind is not null or pending"))
+    try:
+        stale = status.where("kind is not null").select("item_id", "kind").toArrow()
+        pending = persisted(status.where("pending").select("item_id"))
+        count = pending.count()
+    finally:
+        status.unpersist()
+    kinds = stale.column("kind").to_pylist()
+    return SparkPlan(StaleItems(sorted(stale.column("item_id").to_pylist()), kinds.count("changed"),
+                                kinds.count("retried"), kinds.count("gone")), pending, count, [pending])
+
+
+def _adopt_earlier_outcomes(spark: SparkSession, root: str, listed: ListedFrame) -> None:
+    """An output root from before item versions: take what it holds as done with the current versions
+    (once), rather than ingest a whole corpus again."""
+    from pyspark.sql import functions as F
+
+    def plan() -> Work[tuple[DataFrame, int]] | None:
+        recordings, rejects = read_df(spark, root, "recordings", RECORDINGS), read_df(spark, root, "rejects", REJECTS)
+        done = []
+        if recordings is not None:
+            done.append(recordings.select(F.col("recording_id").alias("item_id")))
+        if rejects is not None:
+            taken = rejects.where(F.col("stage").isin(str(Stage.INGEST), str(Stage.COMMUNITY)))
+            done.append(taken.select(F.col("key").alias("item_id")))
+        if not done:
+            return None
+        ids = done[0] if len(done) == 1 else done[0].unionByName(done[1])
+        adopted = listed.items.join(ids.distinct(), "item_id", "left_semi").select("item_id", "corpus",
+                                                                                   "item_version")
+        count, digest = content_digest(adopted, ["item_id", "item_version"])
+        return Work([f"items={count}:{digest}"], (adopted, count)) if count else None
+
+    def write(work: tuple[DataFrame, int], increment: str) -> dict[str, Any]:
+        rows, count = work
+        write_increment(rows, root, "ingested", ["corpus"], increment)
+        return {"adopted": count}
+
+    run_step(root, Step("adopt", plan, write))
+
+
+@dataclass
+class Pending:
+    """The items an ingest run takes: their rows (on the executors), how many, what is persisted for them."""
+
+    rows: DataFrame
+    count: int
+    kept: list[DataFrame]
+
+    def unpersist(self) -> None:
+        unpersist(self.kept)
+
+
+def ingest_work(spark: SparkSession, root: str, listed: ListedFrame) -> tuple[Work[Pending] | None, StaleItems]:
+    """The ingest step's plan (the engine has cleaned up first): an output root from before item versions
+    adopted, the plan made (plan_on_spark), the earlier outcomes of the stale items removed, then the rows of the
+    items to ingest picked from the listing (a few ids broadcast, so that a run with little new shuffles no
+    listing rows) and kept on the executors' disks (the caller unpersists them), named by a digest the
+    executors compute; and the stale items."""
+    from pyspark.sql import functions as F
+
+    if not storage.exists(table_uri(root, "ingested")) and storage.exists(table_uri(root, "recordings")):
+        _adopt_earlier_outcomes(spark, root, listed)
+    plan = plan_on_spark(spark, root, listed)
+    try:
+        purge_items(root, plan.stale.ids)
+        if not plan.count:
+            return None, plan.stale
+        if plan.pending is None:
+            todo = Pending(listed.items, plan.count, [])
+        else:
+            pick = F.broadcast(plan.pending) if plan.count <= _BROADCAST_IDS else plan.pending
+            rows = persisted(listed.items.join(pick, "item_id", "left_semi").select(*SOURCE_ITEMS.names))
+            todo = Pending(rows, plan.count, [rows])
+        count, digest = content_digest(todo.rows, ["item_id", "item_version"])  # computes (and keeps) the rows
+    finally:
+        plan.unpersist()
+    return Work([f"items={count}:{digest}"], Pending(todo.rows, count, todo.kept)), plan.stale
+
+
+def record_ingested(todo: DataFrame, count: int, root: str, increment: str) -> None:
+    """The ingested table's rows of an increment: the items it took, in their versions."""
+    write_increment(todo.select("item_id", "corpus", "item_version").coalesce(max(1, -(-count // 4_000_000))),
+                    root, "ingested", ["corpus"], increment)
+
+
 @holds_output_lock
 @environment_errors("ingest")
-def run_ingest(cfg: PipelineConfig, spark: SparkSession, listed: Listed | None = None) -> IngestReport:
+def run_ingest(cfg: PipelineConfig, spark: SparkSession, listed: Listed | ListedFrame | None = None) -> IngestReport:
     """Ingest every listed item that no earlier run took in its current version; first remove what earlier
     runs made of items that changed, are to be retried, or are no longer listed. `listed`: the sources'
-    listing, when the caller has made it."""
-    listed = listed if listed is not None else list_all(cfg)
+    listing, when the caller has made it (else they are listed on Spark, see pipelines.sources)."""
     root = cfg.output
-    planned: list[IngestPlan] = []
+    if isinstance(listed, ListedFrame):
+        frame = listed
+    else:
+        frame = list_on_spark(cfg, spark) if listed is None else ListedFrame.of(spark, listed)
+    planned: list[StaleItems] = []
 
-    def plan() -> Work[IngestPlan] | None:
-        ingest = plan_ingest(root, listed)
-        purge_items(root, ingest.stale)
-        planned.append(ingest)
-        if ingest.new.num_rows == 0:
-            return None
-        return Work(pc.binary_join_element_wise(ingest.new.column("item_id"), ingest.new_versions, ":").to_pylist(),
-                    ingest)
+    def plan() -> Work[Pending] | None:
+        work, stale = ingest_work(spark, root, frame)
+        planned.append(stale)
+        return work
 
-    def write(ingest: IngestPlan, increment: str) -> dict[str, Any]:
-        new = ingest.new
-        partitions = -(-new.num_rows // cfg.ingest.items_per_partition)
-        df = arrow_to_spark(spark, new, max(partitions, spark.sparkContext.defaultParallelism))
-        out = run_on_spark(ingest_spec(root, cfg.ingest, allowed_commands(cfg)), df)
-        write_increment(out.kept, root, "recordings", ["corpus", "language"], increment)
-        write_increment(out.rejects, root, "rejects", ["stage"], increment)
-        taken = pa.table({"item_id": new.column("item_id"), "corpus": new.column("corpus"),
-                          "item_version": ingest.new_versions})
-        write_local_increment(conform(taken, INGESTED), root, "ingested", ["corpus"], increment)
-        n_kept, n_rej = out.kept.count(), out.rejects.count()
-        out.unpersist()
-        return {"items": new.num_rows, "recordings": n_kept, "rejects": n_rej}
+    def write(todo: Pending, increment: str) -> dict[str, Any]:
+        count = todo.count
+        try:
+            partitions = -(-count // cfg.ingest.items_per_partition)
+            df = todo.rows.repartition(max(partitions, spark.sparkContext.defaultParallelism))
+            out = run_on_spark(ingest_spec(root, cfg.ingest, allowed_commands(cfg)), df)
+            write_increment(out.kept, root, "recordings", ["corpus", "language"], increment)
+            write_increment(out.rejects, root, "rejects", ["stage"], increment)
+            record_ingested(todo.rows, count, root, increment)
+            n_kept, n_rej = out.kept.count(), out.rejects.count()
+            out.unpersist()
+        finally:
+            todo.unpersist()
+        return {"items": count, "recordings": n_kept, "rejects": n_rej}
 
-    outcome = run_step(root, Step("ingest", plan, write))
-    ingest = planned[-1]
+    try:
+        outcome = run_step(root, Step("ingest", plan, write))
+    finally:
+        if frame is not listed:
+            frame.unpersist()
+    stale = planned[-1]
     info = outcome.info if outcome.ran else {}
-    return IngestReport(listed=listed.counts, layouts=listed.layouts, ignored=listed.ignored,
-                        changed=ingest.changed, retried=ingest.retried, gone=ingest.gone,
+    return IngestReport(listed=frame.counts, layouts=frame.layouts, ignored=frame.ignored,
+                        changed=stale.changed, retried=stale.retried, gone=stale.gone,
                         new=info.get("items", 0), recordings=info.get("recordings", 0),
                         rejects=info.get("rejects", 0), increment=outcome.increment)

@@ -22,8 +22,9 @@ from omnicorpus.manifests.schema import REJECTS, SEGMENTS, SHARDS
 from omnicorpus.manifests.tables import read_table
 from omnicorpus.pipelines.curate import CurateReport, curate
 from omnicorpus.pipelines.engine import Step, Work, run_step
-from omnicorpus.pipelines.ingest import IngestReport, Listed, list_all, run_ingest
+from omnicorpus.pipelines.ingest import IngestReport, run_ingest
 from omnicorpus.pipelines.shard import SHARD_RUNS, group_utterances, groups_whole, run_shards
+from omnicorpus.pipelines.sources import Listed, ListedFrame, list_on_spark
 from omnicorpus.pipelines.spark import environment_errors, run_on_spark
 from omnicorpus.pipelines.table_store import read_df, read_increment, write_increment, write_local_increment
 from omnicorpus.pipelines.withdraw import withdraw_spec
@@ -104,7 +105,7 @@ def release_shards(cfg: PipelineConfig, spark: SparkSession) -> tuple[pa.Table, 
     return shards, group_utterances(root, shards)
 
 
-def listing_record(cfg: PipelineConfig, listed: Listed) -> list[dict[str, Any]]:
+def listing_record(cfg: PipelineConfig, listed: Listed | ListedFrame) -> list[dict[str, Any]]:
     """What release.json records of each source's listing (see manifests.accounting)."""
     counts = listed.counts
     return [{"name": s.name, "layout": listed.layouts[s.name], "listed": counts[s.name],
@@ -115,12 +116,14 @@ def listing_record(cfg: PipelineConfig, listed: Listed) -> list[dict[str, Any]]:
 @holds_output_lock
 @environment_errors("release")
 def make_release(cfg: PipelineConfig, spark: SparkSession,
-                 listed: Listed | None = None) -> tuple[Release, bool, Verdict | None]:
+                 listed: Listed | ListedFrame | None = None) -> tuple[Release, bool, Verdict | None]:
     """Shard what is accepted, make a release of it and validate it: `latest` moves to it only when it passes
     the quality gate; a failing release stays for inspection. (release, new, verdict); no verdict when the
     content is that of the latest release, which passed when it was made. `listed`: the sources' listing
-    (listed again when not given), recorded in release.json for the per-source accounting."""
-    listed = listed if listed is not None else list_all(cfg)
+    (listed again on Spark when not given), recorded in release.json for the per-source accounting."""
+    if listed is None:
+        listed = list_on_spark(cfg, spark)
+        listed.unpersist()  # only its counts are needed
     shards, utterances = release_shards(cfg, spark)
     rejects = read_table(table_uri(cfg.output, "rejects"), REJECTS)  # the withdrawals' included
     release, new = build_release(cfg.output, shards, utterances, rejects, config_hash=cfg.digest(),
@@ -136,8 +139,11 @@ def make_release(cfg: PipelineConfig, spark: SparkSession,
 
 @holds_output_lock
 def run_pipeline(cfg: PipelineConfig, spark: SparkSession) -> RunReport:
-    listed = list_all(cfg)
-    ingest = run_ingest(cfg, spark, listed)
+    listed = list_on_spark(cfg, spark)
+    try:
+        ingest = run_ingest(cfg, spark, listed)
+    finally:
+        listed.unpersist()
     curated = curate(cfg, spark)
     release, new, verdict = make_release(cfg, spark, listed)
     return RunReport(ingest, curated, release, new, verdict)

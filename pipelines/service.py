@@ -18,8 +18,8 @@ from omnicorpus.quality.report import write_report
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from omnicorpus.pipelines.ingest import Listed
     from omnicorpus.pipelines.run import RunReport
+    from omnicorpus.pipelines.sources import Listed, ListedFrame
 
 
 def open_spark(cfg: PipelineConfig, master: str | None = None) -> SparkSession:
@@ -54,7 +54,7 @@ def gate(release_dir: Path, verdict: Verdict | None) -> tuple[Verdict, Path]:
 
 
 @holds_output_lock
-def publish(cfg: PipelineConfig, spark: SparkSession, listed: Listed | None = None) -> Published:
+def publish(cfg: PipelineConfig, spark: SparkSession, listed: Listed | ListedFrame | None = None) -> Published:
     """Shard, make a release when anything changed, gate it once and write its report. An unchanged latest
     release is checked again (a shard may have rotted since; the gate marks it for rebuilding)."""
     from omnicorpus.pipelines.run import make_release

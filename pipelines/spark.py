@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -197,6 +197,33 @@ def run_grouped_on_spark(spec: StageSpec, df: DataFrame, key: str) -> SparkStage
 
     combined = df.groupBy(key).applyInArrow(apply, from_arrow_schema(schema)).persist(StorageLevel.DISK_ONLY)
     return SparkStageOutput.split(combined)
+
+
+def one_task_each(spark: SparkSession, tasks: int, fn: Callable[[int], Iterator[pa.RecordBatch]],
+                  schema: pa.Schema) -> DataFrame:
+    """A DataFrame of what `fn(n)` yields for n = 0 .. tasks - 1, each n in a Spark task of its own (a plain
+    function run on the executors; only the numbers leave the driver)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:  # runs on the executors
+        for batch in batches:
+            for n in batch.column(0).to_pylist():
+                yield from fn(n)
+
+    numbers = spark.range(0, max(tasks, 0), numPartitions=max(tasks, 1)).select("id")
+    return numbers.mapInArrow(apply, from_arrow_schema(schema))
+
+
+def persisted(df: DataFrame) -> DataFrame:
+    """`df` kept on the executors' disks once computed, so that each action over it does not compute it again."""
+    from pyspark import StorageLevel
+
+    return df.persist(StorageLevel.DISK_ONLY)
+
+
+def unpersist(frames: Iterable[DataFrame]) -> None:
+    for df in frames:
+        df.unpersist()
 
 
 def arrow_to_spark(spark: SparkSession, table: pa.Table, partitions: int) -> DataFrame:

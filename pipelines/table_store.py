@@ -56,7 +56,7 @@ def _dataset(uri: str) -> ds.Dataset | None:
 def read_columns(root: str, table: str, columns: list[str], filter: pc.Expression | None = None) -> pa.Table:
     """Some columns of a stage table (empty table when the stage has written nothing yet)."""
     dataset = _dataset(table_uri(root, table))
-    if dataset is None:
+    if dataset is None or not dataset.files:  # never written, or every row of it removed since
         return pa.table({c: pa.array([], pa.string()) for c in columns})
     return dataset.to_table(columns=columns, filter=filter)
 

@@ -20,7 +20,7 @@ def new_items(config: str) -> dict[str, Any]:
 
     cfg = load_config(config)
     listed = list_all(cfg)
-    plan = plan_ingest(cfg.output, listed, adopt=False)
+    plan = plan_ingest(cfg.output, listed)
     return {"listed": listed.items.num_rows, "new": plan.new.num_rows, "stale": len(plan.stale)}
 
 
