@@ -64,5 +64,4 @@ def read_utterances(path: Path, scope: UtteranceScope, columns: list[str] | None
     if scope.shards is None:
         return pq.read_table(path, columns=columns)
     wanted = pa.array(sorted(scope.shards), pa.string())
-    table = pq.read_table(path, columns=columns, filters=pc.field("shard").isin(wanted))
-    return table
+    return pq.read_table(path, columns=columns, filters=pc.field("shard").isin(wanted))

@@ -64,6 +64,7 @@ import soundfile as sf  # noqa: E402
 from omnicorpus.manifests.config import FilterParams, IngestParams  # noqa: E402
 from omnicorpus.manifests.languages import UNDETERMINED, is_language  # noqa: E402
 from omnicorpus.manifests.schema import SAMPLE_RATE, SPLITS, TABLES, Reason, Stage  # noqa: E402
+from omnicorpus.quality.scale import utterance_sample  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -405,12 +406,12 @@ def decode_sample(shards: pl.DataFrame, full: bool = False) -> set[str]:
     """The paths of the shards whose members the gate decodes: all with `full`, else the first
     max(DECODE_SAMPLE_MIN, DECODE_SAMPLE_FRACTION of them) by SHA-256 (deterministic for a release, and a
     different sample for different content)."""
-    paths = [p for p in shards.get_column("path").to_list() if p is not None]
+    paths = shards.get_column("path").to_list()
     if full:
-        return set(paths)
+        return {p for p in paths if p is not None}
     n = max(DECODE_SAMPLE_MIN, math.ceil(DECODE_SAMPLE_FRACTION * len(paths)))
-    digests = shards.get_column("sha256").to_list() if "sha256" in shards.columns else [""] * len(paths)
-    return {p for _, p in sorted(zip((d or "" for d in digests), paths, strict=False))[:n]}
+    digests = shards.get_column("sha256").to_list() if "sha256" in shards.columns else [None] * len(paths)
+    return set(utterance_sample(paths, digests, n))
 
 
 def _decodes(data: bytes, frames: int) -> bool:
