@@ -229,6 +229,17 @@ SEGMENTS = _schema(
     META,
 )
 
+#: What dedup has decided on: one row per segment whose verdict (an `accepted` row or a dedup reject) stands,
+#: with the hash it was grouped by and a fingerprint of the segment row it saw. A segment whose row is not
+#: here as it is now, and one here that is no longer among the segments, change their hash group's verdicts:
+#: only those groups are decided again (pipelines.curate.run_dedup).
+DEDUPED = _schema(
+    "deduped",
+    _f("segment_id", pa.string(), "Segment decided on", False),
+    PCM_SHA256,
+    _f("fingerprint", pa.int64(), "xxhash64 of the segment row dedup saw (Spark's, over every column)", False),
+)
+
 #: Every item that left the flow, with the stage and the reason. Nothing is dropped silently.
 REJECTS = _schema(
     "rejects",

@@ -346,7 +346,7 @@ def run(cfg: PipelineConfig, strict: StrictOpt = False) -> None:
               f"{' (' + ', '.join(redone) + ')' if redone else ''} -> {ing.recordings} recordings, "
               f"{ing.rejects} rejects{gone}")
     out.print(f"curate: {cur.recordings} recordings -> {cur.segments} segments, {cur.rejects} rejects; "
-              f"after dedup {cur.accepted} accepted, {cur.dedup_rejects} rejects")
+              f"dedup of the hash groups that changed: {cur.accepted} accepted, {cur.dedup_rejects} rejects")
     print_summary(published.release.path)
     state = "new release" if published.new else "unchanged, latest release"
     out.print(f"{state}: [bold]{published.release.path}[/] ({time.perf_counter() - t0:.0f} s)")

@@ -215,16 +215,35 @@ def purge_items(root: str, items: Iterable[str]) -> int:
     wanted = pa.array(sorted(set(items)), pa.string())
     if not len(wanted):
         return 0
+    def of_items(column: str) -> RowSelection:
+        return RowSelection((column,), lambda t: _item_mask(t.column(column), wanted, column))
+
+    selections = {table: of_items(column) for table, column in ITEM_COLUMNS.items()}
+    return purge_rows(root, selections, wanted.to_pylist(), {"items": len(wanted)})
+
+
+@dataclass(frozen=True)
+class RowSelection:
+    """Rows of a stage table to remove: the columns `mask` needs, and the mask over a file's such columns; only
+    files under the partition folder `under` (a partition column is in the path, not in the file)."""
+
+    columns: tuple[str, ...]
+    mask: Callable[[pa.Table], pa.ChunkedArray | pa.Array]
+    under: str = ""
+
+
+def purge_rows(root: str, selections: dict[str, RowSelection], keys: Iterable[str], info: dict[str, Any]) -> int:
+    """Remove the selected rows of these stage tables as one committed purge increment (named by `keys` and
+    the purges before it; `info` goes into its commit); returns the rows removed."""
     fs, tables = storage.resolve(storage.join(root, "tables"))
-    increment = increment_id(PURGE_STAGE, [*wanted.to_pylist(), *committed_increments(root, PURGE_STAGE)])
+    increment = increment_id(PURGE_STAGE, [*keys, *committed_increments(root, PURGE_STAGE)])
     superseded: list[str] = []
     removed = written = 0
-    for table, column in ITEM_COLUMNS.items():
+    for table, selection in selections.items():
         base = f"{tables}/{table}"
-        for path in (f"{base}/{rel}" for rel in table_files(root, table)):
+        for path in (f"{base}/{rel}" for rel in table_files(root, table) if rel.startswith(selection.under)):
             with fs.open_input_file(path) as f:
-                keys = pq.read_table(f, columns=[column]).column(column)
-            mask = _item_mask(keys, wanted, column)
+                mask = selection.mask(pq.read_table(f, columns=list(selection.columns)))
             hits = pc.sum(mask).as_py() or 0
             if not hits:
                 continue
@@ -243,10 +262,7 @@ def purge_items(root: str, items: Iterable[str]) -> int:
             removed += hits
     if not superseded:
         return 0
-    commit_increment(root, increment, {"stage": PURGE_STAGE, "items": len(wanted), "rows": removed,
-                                       "supersedes": superseded})
+    commit_increment(root, increment, {"stage": PURGE_STAGE, **info, "rows": removed, "supersedes": superseded})
     for rel in superseded:
         fs.delete_file(f"{tables}/{rel}")
     return removed
-
-
