@@ -65,10 +65,10 @@ def make_release(work: Path, scale: int, seed: int) -> Path:
 def extract_flacs(release: Path, folder: Path) -> list[tuple[Path, str, float]]:
     """(file, text, seconds) of every labelled training utterance, its FLAC member written to `folder`."""
     from omnicorpus.model.manifest import shard_uri
-    from omnicorpus.model.sampler import labelled_utterances
+    from omnicorpus.model.sampler import split_utterances
 
     fresh_dir(folder)
-    utts = labelled_utterances(release, "train")
+    utts = split_utterances(release, "train")
     out = []
     for shard, group in utts.group_by("shard", maintain_order=True):
         wanted = {f"{k}.flac": (t, s) for k, t, s in group.select("key", "text", "seconds").iter_rows()}

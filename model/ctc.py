@@ -41,6 +41,15 @@ def ctc_loss(logits: Tensor, lengths: Tensor, targets: Tensor, target_lengths: T
     return F.ctc_loss(log_probs, targets, lengths, target_lengths, blank=0, reduction="sum", zero_infinity=True)
 
 
+def unalignable(lengths: Tensor, targets: Tensor, target_lengths: Tensor) -> Tensor:
+    """Boolean [B]: utterances whose targets need more frames than they have (each label a frame, and a
+    blank between two equal labels): CTC cannot align them, and their loss counts zero."""
+    positions = torch.arange(targets.shape[1], device=targets.device)[None]
+    valid = positions[:, 1:] < target_lengths[:, None]
+    repeats = ((targets[:, 1:] == targets[:, :-1]) & valid).sum(1)
+    return lengths < target_lengths + repeats
+
+
 def greedy_decode(logits: Tensor, lengths: Tensor, vocab: Vocab) -> list[str]:
     """Best path: argmax per frame, repeats merged, blanks dropped."""
     best = logits.argmax(-1).cpu()
@@ -64,7 +73,7 @@ def edit_distance(ref: Sequence[Any], hyp: Sequence[Any]) -> int:
 
 @dataclass
 class ErrorCounter:
-    """Edit counts per language: [char edits, ref chars, word edits, ref words, utterances]."""
+    """Edit counts per language: [char edits, ref chars, word edits, ref words, utterances, empty hypotheses]."""
 
     languages: list[str]
     counts: Tensor = field(init=False)
@@ -72,13 +81,13 @@ class ErrorCounter:
     def __post_init__(self) -> None:
         self.languages = sorted(self.languages)
         self.position = {lang: i for i, lang in enumerate(self.languages)}
-        self.counts = torch.zeros(len(self.languages), 5, dtype=torch.float64)
+        self.counts = torch.zeros(len(self.languages), 6, dtype=torch.float64)
 
     def add(self, language: str, reference: str, hypothesis: str) -> None:
         ref, hyp = " ".join(reference.split()), " ".join(hypothesis.split())
         row = self.counts[self.position[language]]
         row += torch.tensor([edit_distance(ref, hyp), len(ref), edit_distance(ref.split(), hyp.split()),
-                             len(ref.split()), 1], dtype=torch.float64)
+                             len(ref.split()), 1, not hyp], dtype=torch.float64)
 
     def all_reduce(self, device: torch.device | str = "cpu") -> None:
         """Sum the counts over the ranks of torch.distributed (when it is initialised); `device` is where
@@ -91,11 +100,22 @@ class ErrorCounter:
     def result(self) -> dict[str, Any]:
         c = self.counts
         per_language = {}
-        for lang, (ce, cn, we, wn, n) in zip(self.languages, c.tolist(), strict=True):
+        for lang, (ce, cn, we, wn, n, empty) in zip(self.languages, c.tolist(), strict=True):
             if n:
-                per_language[lang] = {"cer": ce / max(cn, 1), "wer": we / max(wn, 1), "utterances": int(n)}
+                per_language[lang] = {"cer": ce / max(cn, 1), "wer": we / max(wn, 1), "utterances": int(n),
+                                      "empty_hypotheses": int(empty)}
         total = c.sum(0).tolist()
         cers = [v["cer"] for v in per_language.values()]
         return {"cer": total[0] / max(total[1], 1), "wer": total[2] / max(total[3], 1),
                 "cer_macro": sum(cers) / max(len(cers), 1), "utterances": int(total[4]),
+                "empty_hypotheses": int(total[5]), "output": output_kind(int(total[5]), int(total[4])),
                 "per_language": per_language}
+
+
+def output_kind(empty: int, utterances: int) -> str:
+    """What a model's hypotheses are, said plainly: an all-blank model is not one that learned a little."""
+    if not utterances:
+        return "nothing evaluated"
+    if empty == utterances:
+        return "all blank: every hypothesis is empty"
+    return f"{empty} of {utterances} hypotheses empty" if empty else "text for every utterance"

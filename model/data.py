@@ -35,7 +35,7 @@ from omnicorpus.model.sampler import (
     Utterances,
     WorkerState,
     eval_batches,
-    labelled_utterances,
+    split_utterances,
     worker_plan,
 )
 from omnicorpus.model.vocab import Vocab
@@ -50,7 +50,7 @@ class TrainStream(IterableDataset):
     DataLoader's round robin (worker 0 first) continues with the worker whose turn it was.
     """
 
-    def __init__(self, index: TrainIndex, vocab: Vocab, cfg: LoaderConfig, rank: int, world_size: int,
+    def __init__(self, index: TrainIndex, vocab: Vocab | None, cfg: LoaderConfig, rank: int, world_size: int,
                  num_workers: int, states: dict[int, WorkerState], step_in_epoch: int) -> None:
         super().__init__()
         self.index, self.vocab, self.cfg = index, vocab, cfg
@@ -86,7 +86,7 @@ class TrainLoader(TrainSampler):
     simulate ranks. num_workers > 0 reads through a DataLoader with that many worker processes.
     """
 
-    def __init__(self, release_dir: str | os.PathLike[str], vocab: Vocab, cfg: LoaderConfig | None = None, *,
+    def __init__(self, release_dir: str | os.PathLike[str], vocab: Vocab | None, cfg: LoaderConfig | None = None, *,
                  rank: int | None = None, world_size: int | None = None, num_workers: int = 0,
                  prefetch_factor: int = 2, index: TrainIndex | None = None) -> None:
         cfg = cfg or LoaderConfig()
@@ -126,17 +126,18 @@ def _dist_layout() -> tuple[int, int]:
 
 
 class EvalLoader:
-    """The labelled utterances of `split` in manifest order, cut into consecutive batches of at most
-    `max_seconds_per_batch` padded seconds (an utterance longer than that goes alone); rank r of R takes
-    utterances r, r + R, ... (so every utterance is scored exactly once over all ranks)."""
+    """The labelled utterances of `split` (every one with `labelled_only=False`) in manifest order, cut into
+    consecutive batches of at most `max_seconds_per_batch` padded seconds (an utterance longer than that goes
+    alone); rank r of R takes utterances r, r + R, ... (so every utterance is scored exactly once over all
+    ranks)."""
 
-    def __init__(self, release_dir: str | os.PathLike[str], vocab: Vocab, split: str | Sequence[str] = "dev", *,
+    def __init__(self, release_dir: str | os.PathLike[str], vocab: Vocab | None, split: str | Sequence[str] = "dev", *,
                  max_seconds_per_batch: float = 200.0, rank: int | None = None, world_size: int | None = None,
                  max_open_shards: int = 8, max_utterances: int | None = None,
-                 languages: Sequence[str] | None = None) -> None:
+                 languages: Sequence[str] | None = None, labelled_only: bool = True) -> None:
         if rank is None or world_size is None:
             rank, world_size = _dist_layout()
-        utts = labelled_utterances(release_dir, split, languages)
+        utts = split_utterances(release_dir, split, languages, labelled_only)
         if max_utterances is not None:
             utts = utts.head(max_utterances)
         self.languages = sorted(utts["language"].unique().to_list())

@@ -104,13 +104,14 @@ def collate(audio: list[np.ndarray], targets: list[list[int]], **lists: list[Any
             "targets": torch.from_numpy(padded), "target_lengths": torch.from_numpy(target_lengths), **lists}
 
 
-def fetch_batch(utts: Utterances, rows: Sequence[int] | np.ndarray, cache: ShardCache, vocab: Vocab
+def fetch_batch(utts: Utterances, rows: Sequence[int] | np.ndarray, cache: ShardCache, vocab: Vocab | None
                 ) -> dict[str, Any]:
-    """Read and decode the utterances of `rows` (in row order: forward through each shard) into a batch."""
+    """Read and decode the utterances of `rows` (in row order: forward through each shard) into a batch;
+    without a vocabulary (self-supervised training) the targets are empty."""
     rs = [int(r) for r in rows]
     audio = {r: decode_flac(cache.get(utts.shard_uris[utts.shard_of_row[r]]).read(utts.key(r) + ".flac"))
              for r in sorted(rs)}
     texts = [utts.text(r) for r in rs]
-    return collate([audio[r] for r in rs], [vocab.encode(t) for t in texts],
+    return collate([audio[r] for r in rs], [vocab.encode(t) if vocab is not None else [] for t in texts],
                    keys=[utts.key(r) for r in rs], languages=[utts.language(r) for r in rs],
                    corpora=[utts.corpus(r) for r in rs], texts=texts)

@@ -65,6 +65,7 @@ class LoaderConfig:
     max_batch_size: int | None = None
     split: str = "train"
     languages: tuple[str, ...] | None = None  # train on these languages only (None: all)
+    labelled_only: bool = True  # False: every segment, with a transcript or not (self-supervised training)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -81,15 +82,17 @@ class LoaderConfig:
         return self.max_seconds_per_batch if m is None else min(m, self.max_seconds_per_batch)
 
 
-def labelled_utterances(release_dir: str | os.PathLike[str], split: str | Sequence[str],
-                        languages: Sequence[str] | None = None) -> pl.DataFrame:
-    """Utterances of `split` that have a transcript (of `languages` when given; a missing language reads
-    as `und`), sorted by (shard, key) as the shards hold them."""
+def split_utterances(release_dir: str | os.PathLike[str], split: str | Sequence[str],
+                     languages: Sequence[str] | None = None, labelled_only: bool = True) -> pl.DataFrame:
+    """Utterances of `split` (of `languages` when given; a missing language reads as `und`), those with a
+    transcript only unless `labelled_only` is False (self-supervised training takes every segment; a
+    missing transcript reads as ""), sorted by (shard, key) as the shards hold them."""
     splits = [split] if isinstance(split, str) else list(split)
     utts = read_manifest(release_dir, "utterances", UTTERANCE_COLUMNS)
-    utts = (utts.filter(pl.col("split").is_in(splits) & pl.col("text").is_not_null()
-                        & (pl.col("text").str.strip_chars() != ""))
-            .with_columns(pl.col("language").fill_null("und")))
+    utts = utts.filter(pl.col("split").is_in(splits))
+    if labelled_only:
+        utts = utts.filter(pl.col("text").is_not_null() & (pl.col("text").str.strip_chars() != ""))
+    utts = utts.with_columns(pl.col("language").fill_null("und"), pl.col("text").fill_null(""))
     if languages is not None:
         utts = utts.filter(pl.col("language").is_in(list(languages)))
     return utts.sort(["shard", "key"])
@@ -160,10 +163,11 @@ class TrainIndex:
 
     @classmethod
     def from_release(cls, release_dir: str | os.PathLike[str], cfg: LoaderConfig) -> TrainIndex:
-        utts = labelled_utterances(release_dir, cfg.split, cfg.languages).filter(
+        utts = split_utterances(release_dir, cfg.split, cfg.languages, cfg.labelled_only).filter(
             (pl.col("seconds") >= cfg.min_utterance_seconds) & (pl.col("seconds") <= cfg.longest))
         if utts.is_empty():
-            raise ValueError(f"{release_dir}: no labelled {cfg.split} utterances of at most {cfg.longest} s"
+            kind = "labelled " if cfg.labelled_only else ""
+            raise ValueError(f"{release_dir}: no {kind}{cfg.split} utterances of at most {cfg.longest} s"
                              + (f" in {', '.join(cfg.languages)}" if cfg.languages else ""))
         plan = sampling_plan(utts, Betas(cfg.beta_corpus, cfg.beta_language), cfg.split)
         plan = plan.with_row_index("partition")

@@ -49,13 +49,24 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from omnicorpus.model.ctc import CTCModel, ErrorCounter, ctc_loss, greedy_decode
+from omnicorpus.model.ctc import CTCModel, ErrorCounter, ctc_loss, greedy_decode, unalignable
 from omnicorpus.model.data import EvalLoader, TrainLoader
-from omnicorpus.model.recipes import Recipe, get_recipe, parse_overrides
+from omnicorpus.model.loop import (
+    RunFolder,
+    all_gather,
+    autocast_for,
+    init_distributed,
+    loss_window,
+    make_optimizer,
+    release_folder,
+    rng_state,
+    set_rng_state,
+    sum_over_ranks,
+    write_atomic,
+)
+from omnicorpus.model.recipes import get_recipe, parse_overrides
 from omnicorpus.model.sampling import Betas, plan_for_release
 from omnicorpus.model.vocab import Vocab, vocab_for_release
-
-SUMMARY_LOSS_WINDOW = 20
 
 
 def plan(release_dir: str | os.PathLike[str], beta_corpus: float = 0.5, beta_language: float = 0.5,
@@ -64,71 +75,7 @@ def plan(release_dir: str | os.PathLike[str], beta_corpus: float = 0.5, beta_lan
     (corpus, language) hours, utterances, mean_seconds, corpus_weight, language_weight, weight,
     draw_probability, epoch_hours, upsampling. Reads the utterances manifest only. It counts every training
     utterance, as the sampler does; the trainer's loader plans over those with a transcript (CTC needs one)."""
-    return plan_for_release(_release_folder(release_dir), Betas(beta_corpus, beta_language), split)
-
-
-# --- distributed ------------------------------------------------------------------------------------
-
-
-def _init_distributed(device: str | None) -> tuple[int, int, torch.device]:
-    """(rank, world size, device); initialises the process group under torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", local_rank if world > 1 else torch.cuda.current_device())
-    if dev.type == "cuda":
-        torch.cuda.set_device(dev)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    return rank, (dist.get_world_size() if dist.is_initialized() else 1), dev
-
-
-def _all_gather(obj: Any) -> list[Any]:
-    if not dist.is_initialized():
-        return [obj]
-    out: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(out, obj)
-    return out
-
-
-def _sum(values: list[float], device: torch.device) -> list[float]:
-    t = torch.tensor(values, dtype=torch.float64, device=device if device.type == "cuda" else "cpu")
-    if dist.is_initialized():
-        dist.all_reduce(t)
-    return t.tolist()
-
-
-# --- pieces of the loop -------------------------------------------------------------------------------
-
-
-def cpu_has_native_bf16() -> bool:
-    """AMX or AVX512-BF16: bf16 matrix products in hardware (elsewhere torch emulates them, slowly)."""
-    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-
-
-def _autocast(recipe: Recipe, device: torch.device) -> tuple[str, contextlib.AbstractContextManager[Any]]:
-    """(precision used, autocast context). auto: bf16 on CUDA when the GPU has bf16, on CPU when it has
-    native bf16 (AMX / AVX512-BF16), else fp32."""
-    native = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_native_bf16()
-    if recipe.precision == "bf16" or (recipe.precision == "auto" and native):
-        return "bf16", torch.autocast(device.type, dtype=torch.bfloat16)
-    return "fp32", contextlib.nullcontext()
-
-
-def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    decay: list[nn.Parameter] = []
-    no_decay: list[nn.Parameter] = []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (no_decay if p.ndim < 2 or name.endswith("mask_emb") else decay).append(p)
-    groups = [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=recipe.lr, betas=recipe.adam_betas, eps=recipe.adam_eps)
+    return plan_for_release(release_folder(release_dir), Betas(beta_corpus, beta_language), split)
 
 
 def evaluate(model: nn.Module, loader: EvalLoader, vocab: Vocab, device: torch.device,
@@ -149,94 +96,8 @@ def evaluate(model: nn.Module, loader: EvalLoader, vocab: Vocab, device: torch.d
     return counter.result()
 
 
-class RunFolder:
-    def __init__(self, out: Path, rank: int) -> None:
-        self.out, self.rank = out, rank
-        self.ckpt_dir = out / "checkpoints"
-
-    def log(self, record: dict[str, Any]) -> None:
-        if self.rank == 0:
-            with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-    def start(self, step: int | None) -> None:
-        """A fresh run (step None) forgets the folder's earlier metrics and checkpoints; a resumed one keeps
-        the metrics up to its checkpoint's step (a run that died after it logged steps it will redo)."""
-        metrics = self.out / "metrics.jsonl"
-        if step is None:
-            metrics.unlink(missing_ok=True)
-            for path in [*self.ckpt_dir.glob("step-*.pt*"), self.ckpt_dir / "last"]:
-                path.unlink(missing_ok=True)
-        elif metrics.exists():
-            keep = [line for line in metrics.read_text("utf-8").splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= step]
-            _write_atomic(metrics, "".join(line + "\n" for line in keep))
-
-    def last_checkpoint(self) -> Path | None:
-        pointer = self.ckpt_dir / "last"
-        if not pointer.exists():
-            return None
-        path = self.ckpt_dir / pointer.read_text().strip()
-        return path if path.exists() else None
-
-    def write_checkpoint(self, state: dict[str, Any], step: int, keep: int) -> Path:
-        """Atomically: a temporary file renamed into place, then the `last` pointer renamed over the old."""
-        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        path = self.ckpt_dir / f"step-{step:08d}.pt"
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-        _write_atomic(self.ckpt_dir / "last", path.name)
-        for old in sorted(self.ckpt_dir.glob("step-*.pt"))[:-max(1, keep)]:
-            old.unlink(missing_ok=True)
-        return path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text, "utf-8")
-    os.replace(tmp, path)
-
-
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        with contextlib.suppress(Exception):
-            torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _loss_window(out: Path) -> tuple[list[float], float | None, float | None]:
-    """Per-step training losses logged so far in the run folder (all runs of it), first and last means."""
-    losses: list[float] = []
-    path = out / "metrics.jsonl"
-    if path.exists():
-        for line in path.read_text("utf-8").splitlines():
-            rec = json.loads(line)
-            if rec.get("kind") == "train":
-                losses.append(rec["loss"])
-    if not losses:
-        return losses, None, None
-    w = min(SUMMARY_LOSS_WINDOW, len(losses))
-    return losses, sum(losses[:w]) / w, sum(losses[-w:]) / w
-
 
 # --- the public entry ---------------------------------------------------------------------------------
-
-
-def _release_folder(path: str | os.PathLike[str]) -> str | os.PathLike[str]:
-    """A local output root means its latest release; a release folder or a URI is taken as it is."""
-    if "://" in os.fspath(path) or (Path(path) / "release.json").exists():
-        return path
-    from omnicorpus.manifests.release import open_release
-
-    return open_release(path).path
 
 
 def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLike[str], *,
@@ -251,11 +112,15 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
     "train"], "model.mask_prob": 0.3}.
     """
     t_start = time.perf_counter()
-    release_dir = _release_folder(release_dir)
+    release_dir = release_folder(release_dir)
     rec = get_recipe(recipe, overrides)
     stop = rec.steps if max_steps is None else int(max_steps)
-    rank, world, dev = _init_distributed(device)
     out = Path(out)
+    if rec.objective == "ssl":
+        from omnicorpus.model.pretrain import pretrain
+
+        return pretrain(release_dir, rec, out, stop=stop, resume=resume, device=device)
+    rank, world, dev = init_distributed(device)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "ranks").mkdir(exist_ok=True)
@@ -273,11 +138,19 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
         release_dir, min_count=rec.vocab_min_count, languages=rec.languages)
     if rank == 0:
         vocab.save(out / "vocab.json")
-        _write_atomic(out / "recipe.json", json.dumps(rec.to_dict(), indent=2))
+        write_atomic(out / "recipe.json", json.dumps(rec.to_dict(), indent=2))
 
-    torch.manual_seed(rec.seed)
-    model: nn.Module = CTCModel(rec.encoder_config(), len(vocab), rec.final_dropout).to(dev)
-    optimizer = _optimizer(model, rec)
+    torch.manual_seed(rec.seed)  # the same initial weights on every rank
+    model = CTCModel(rec.encoder_config(), len(vocab), rec.final_dropout)
+    if rec.init_encoder and not ckpt:
+        from omnicorpus.model.encoder_init import load_encoder
+
+        if rank == 0:
+            run.log({"kind": "init_encoder", "step": 0, **load_encoder(model.encoder, rec.init_encoder)})
+        else:
+            load_encoder(model.encoder, rec.init_encoder)
+    model = model.to(dev)
+    optimizer = make_optimizer(model, rec)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rec.lr_scale)
     loader = TrainLoader(release_dir, vocab, rec.loader_config(), rank=rank, world_size=world,
                          num_workers=rec.num_workers)
@@ -285,9 +158,10 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
     evals = {split: EvalLoader(release_dir, vocab, split, max_seconds_per_batch=eval_max, rank=rank,
                                world_size=world, max_utterances=rec.eval_max_utterances, languages=rec.languages)
              for split in rec.eval_splits}
-    precision, autocast = _autocast(rec, dev)
+    precision, autocast = autocast_for(rec, dev)
 
     step, untrained = 0, None
+    torch.manual_seed(rec.seed + rank)  # masking and dropout differ between ranks (a resume restores its RNG)
     if ckpt:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -298,7 +172,7 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
             loader.load_state_dict(states[rank])
         else:
             loader.load_state_dict({**states[0], "layout": [-1, -1, -1]})  # counters only, new plan
-        _set_rng_state(ckpt["rng"][rank] if len(ckpt["rng"]) == world else ckpt["rng"][0])
+        set_rng_state(ckpt["rng"][rank] if len(ckpt["rng"]) == world else ckpt["rng"][0])
     ddp: nn.Module = model
     if world > 1:
         ddp = nn.parallel.DistributedDataParallel(
@@ -316,8 +190,8 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
         untrained = run_evals(0)
 
     def save(at: int) -> Path | None:
-        loader_states = _all_gather(loader.state_dict())
-        rngs = _all_gather(_rng_state())
+        loader_states = all_gather(loader.state_dict())
+        rngs = all_gather(rng_state())
         if rank != 0:
             return None
         return run.write_checkpoint({
@@ -329,7 +203,7 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
     model.train()
     steps_run, micro, last_eval, last_save = 0, 0, -1, step if ckpt else -1
     results: dict[str, Any] = {}
-    window = [0.0, 0.0, 0.0, 0.0]  # loss sum, tokens, audio seconds, utterances since the last log
+    window = [0.0, 0.0, 0.0, 0.0, 0.0]  # loss sum, tokens, audio seconds, utterances, unalignable since the last log
     t_log = time.perf_counter()
     ckpt_written: Path | None = ckpt_path
     while step < stop:
@@ -350,8 +224,12 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
             window[1] += tokens
             window[2] += float(lengths.sum()) / 16_000
             window[3] += len(batch["keys"])
+            window[4] += int(unalignable(out_lengths, targets, target_lengths).sum())
             if not last_micro:
                 continue
+            if step < rec.freeze_encoder_steps:  # only the head learns: the encoder's gradients are dropped
+                for p in model.encoder.parameters():
+                    p.grad = None
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), rec.grad_clip if rec.grad_clip > 0
                                                        else math.inf)
             optimizer.step()
@@ -360,13 +238,13 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
             step += 1
             steps_run += 1
             if step % rec.log_every == 0 or step == stop:
-                total = _sum(window, dev)
+                total = sum_over_ranks(window, dev)
                 now = time.perf_counter()
                 run.log({"kind": "train", "step": step, "loss": total[0] / max(total[1], 1),
                          "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
-                         "audio_seconds": total[2], "utterances": int(total[3]),
+                         "audio_seconds": total[2], "utterances": int(total[3]), "unalignable": int(total[4]),
                          "seconds": now - t_log, "epoch": loader.epoch})
-                window, t_log = [0.0, 0.0, 0.0, 0.0], now
+                window, t_log = [0.0, 0.0, 0.0, 0.0, 0.0], now
             if step % rec.eval_every == 0 or step == stop:
                 results, last_eval = run_evals(step), step
             if step % rec.checkpoint_every == 0 or step == stop:
@@ -383,13 +261,14 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
     (out / "ranks" / f"rank-{rank}.json").write_text(json.dumps(
         {"rank": rank, "world_size": world, "step": step, "steps_run": steps_run, "batches": loader.step,
          "epoch": loader.epoch}))
-    _, first_loss, last_loss = _loss_window(out) if rank == 0 else ([], None, None)
+    _, first_loss, last_loss = loss_window(out) if rank == 0 else ([], None, None)
     main = rec.eval_splits[0]
     summary = {
         "recipe": rec.name, "steps": step, "steps_run": steps_run, "world_size": world, "device": str(dev),
         "precision": precision, "seconds": time.perf_counter() - t_start,
         "train_loss": last_loss, "train_loss_first": first_loss,
         "dev_split": main, "dev_cer": results[main]["cer"], "dev_wer": results[main]["wer"],
+        "dev_output": results[main]["output"],
         "dev_cer_per_language": {k: v["cer"] for k, v in results[main]["per_language"].items()},
         "untrained_dev_cer": untrained[main]["cer"],
         "untrained_dev_cer_per_language": {k: v["cer"] for k, v in untrained[main]["per_language"].items()},
@@ -397,7 +276,7 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
         "checkpoint": str(ckpt_written) if ckpt_written else None, "out": str(out),
     }
     if rank == 0:
-        _write_atomic(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False))
+        write_atomic(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False))
     if dist.is_initialized():
         dist.barrier()
     return summary

@@ -24,7 +24,7 @@ with final_dim 768 (300M) or 1024 (1B and up, as XLS-R). That gives
 
 against 317.4M, 965.5M, 3.06B and 6.49B in the paper (each within 0.2%). The CTC model keeps the encoder
 and drops the pre-training heads. The pre-training heads are here for parameter accounting and to load
-SSL checkpoints; this module does not implement the contrastive pre-training loss.
+SSL checkpoints; the contrastive pre-training objective over them is model.ssl's.
 
 The encoder's parameterisation equals `torchaudio.models.wav2vec2_model(extractor_mode="layer_norm",
 extractor_conv_bias=True, encoder_layer_norm_first=True, ...)` plus the mask embedding (a test checks the
@@ -228,9 +228,11 @@ class TransformerLayer(nn.Module):
         return self.final_layer_norm(x + self._ffn(x))
 
 
-def time_mask(shape: tuple[int, int], lengths: Tensor, prob: float, span: int, device: torch.device) -> Tensor:
+def time_mask(shape: tuple[int, int], lengths: Tensor, prob: float, span: int, device: torch.device,
+              min_spans: int = 0) -> Tensor:
     """Boolean [B, T]: spans of `span` frames starting at random frames, covering about `prob` of each
-    utterance's valid frames (spans may overlap), never past its end."""
+    utterance's valid frames (spans may overlap), never past its end; at least `min_spans` spans in an
+    utterance longer than one span (wav2vec 2.0's pre-training masks at least two)."""
     B, T = shape
     mask = torch.zeros(B, T, dtype=torch.bool, device=device)
     if prob <= 0 or T == 0:
@@ -239,7 +241,7 @@ def time_mask(shape: tuple[int, int], lengths: Tensor, prob: float, span: int, d
         n_valid = int(lengths[b])
         if n_valid <= span:
             continue
-        n = int(prob * n_valid / span + torch.rand(()).item())
+        n = max(int(prob * n_valid / span + torch.rand(()).item()), min_spans)
         if n:
             starts = torch.randint(0, n_valid - span + 1, (n,), device=device)
             idx = (starts[:, None] + torch.arange(span, device=device)[None]).reshape(-1)
@@ -279,11 +281,17 @@ class Wav2Vec2Encoder(nn.Module):
 
     def forward(self, wave: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         features, out_lengths = self.extract(wave, lengths)
-        x = F.dropout(self.post_extract_proj(self.layer_norm(features)), self.cfg.dropout, self.training)
+        return self.encode(self.layer_norm(features), out_lengths), out_lengths
+
+    def encode(self, normed: Tensor, out_lengths: Tensor, mask: Tensor | None = None) -> Tensor:
+        """The Transformer's output [B, frames, dim] over LayerNorm'd CNN features; the frames of `mask`
+        take the mask embedding (default, in training: time masks of the config's mask_prob)."""
+        x = F.dropout(self.post_extract_proj(normed), self.cfg.dropout, self.training)
         T = x.shape[1]
         keep = torch.arange(T, device=x.device)[None] < out_lengths[:, None]
-        if self.training:  # masking keeps mask_emb in the graph even when no frame is masked (DDP)
+        if mask is None and self.training:
             mask = time_mask((x.shape[0], T), out_lengths, self.cfg.mask_prob, self.cfg.mask_length, x.device)
+        if mask is not None:  # masking keeps mask_emb in the graph even when no frame is masked (DDP)
             x = torch.where(mask[..., None], self.mask_emb.to(x.dtype), x)
         x = x * keep[..., None]
         x = x + self.pos_conv(x)
@@ -299,7 +307,7 @@ class Wav2Vec2Encoder(nn.Module):
                 x = layer(x, attn_keep)
         if self.cfg.layer_norm_first:
             x = self.final_layer_norm(x)
-        return x, out_lengths
+        return x
 
 
 class GumbelQuantizer(nn.Module):
@@ -317,12 +325,25 @@ class GumbelQuantizer(nn.Module):
 
     def forward(self, x: Tensor, tau: float = 2.0) -> Tensor:
         B, T, _ = x.shape
-        logits = self.weight_proj(x).view(B * T * self.groups, self.num_vars)
-        onehot = F.gumbel_softmax(logits.float(), tau=tau, hard=True).type_as(x) if self.training else \
-            F.one_hot(logits.argmax(-1), self.num_vars).type_as(x)
-        onehot = onehot.view(B * T, self.groups * self.num_vars, 1)
-        q = (onehot * self.vars).view(B * T, self.groups, self.num_vars, -1).sum(2)
+        q, _ = self.quantize(x.reshape(B * T, -1), tau)
         return q.view(B, T, -1)
+
+    def quantize(self, x: Tensor, tau: float = 2.0) -> tuple[Tensor, dict[str, Tensor]]:
+        """Frames [N, in_dim] -> quantized [N, out_dim] (in training: Gumbel softmax at temperature `tau`,
+        a hard choice with the soft one's gradient; else the argmax), and the perplexities (summed over the
+        codebooks) of the mean soft assignment (`prob_perplexity`, differentiable: `prob_perplexity_t`) and
+        of the hard choices (`code_perplexity`)."""
+        N = x.shape[0]
+        logits = self.weight_proj(x).view(N, self.groups, self.num_vars).float()
+        hard = F.one_hot(logits.argmax(-1), self.num_vars).float()
+        onehot = F.gumbel_softmax(logits, tau=tau, hard=True) if self.training else hard
+        q = torch.einsum("ngv,gvd->ngd", onehot.type_as(x), self.vars.view(self.groups, self.num_vars, -1))
+        soft = logits.softmax(-1).mean(0) if N else logits.new_full((self.groups, self.num_vars), 1 / self.num_vars)
+        prob = torch.exp(-(soft * torch.log(soft + 1e-7)).sum(-1)).sum()
+        mean_hard = hard.mean(0) if N else soft
+        code = torch.exp(-(mean_hard * torch.log(mean_hard + 1e-7)).sum(-1)).sum()
+        stats = {"prob_perplexity_t": prob, "prob_perplexity": prob.detach(), "code_perplexity": code.detach()}
+        return q.reshape(N, -1), stats
 
 
 class Wav2Vec2SSL(nn.Module):
@@ -338,11 +359,13 @@ class Wav2Vec2SSL(nn.Module):
         self.final_proj = nn.Linear(cfg.dim, cfg.final_dim)
 
     def forward(self, wave: Tensor, lengths: Tensor | None = None) -> dict[str, Tensor]:
-        """Context vectors projected to final_dim, and the quantized targets (unmasked; no loss here)."""
-        features, _ = self.encoder.extract(wave, lengths)
-        x, out_lengths = self.encoder(wave, lengths)
-        return {"x": self.final_proj(x), "targets": self.project_q(self.quantizer(features)),
-                "lengths": out_lengths}
+        """Context vectors projected to final_dim, and the quantized targets, of every frame, unmasked (the
+        front end runs once); the pre-training objective is model.ssl's."""
+        features, out_lengths = self.encoder.extract(wave, lengths)
+        normed = self.encoder.layer_norm(features)
+        x = self.encoder.encode(normed, out_lengths, torch.zeros(normed.shape[:2], dtype=torch.bool,
+                                                                 device=normed.device))
+        return {"x": self.final_proj(x), "targets": self.project_q(self.quantizer(normed)), "lengths": out_lengths}
 
 
 def count_parameters(module: nn.Module) -> int:

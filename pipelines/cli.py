@@ -509,7 +509,7 @@ def plan_cmd(
 def train_cmd(
     release: ReleaseArg,
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints, metrics, summary.")],
-    recipe: Annotated[str, typer.Option(help="ctc-tiny (CPU), ctc-300m, ctc-1b, ...")] = "ctc-tiny",
+    recipe: Annotated[str, typer.Option(help="ctc-tiny, ssl-tiny (CPU), ctc-300m, ssl-300m, ctc-1b, ...")] = "ctc-tiny",
     max_steps: Annotated[int | None, typer.Option(help="Stop at this step (default: the recipe's).")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda (default: CUDA when available).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the run folder's last checkpoint.")] = True,
@@ -519,22 +519,33 @@ def train_cmd(
     settings: Annotated[list[str] | None, typer.Option(
         "--set", metavar="KEY=VALUE", help="Replace a recipe field, VALUE as JSON when it parses "
                                            "(--set lr=1e-4 --set model.mask_prob=0); repeat the option.")] = None,
+    init_encoder: Annotated[Path | None, typer.Option(
+        "--init-encoder", help="Start the encoder from this checkpoint (an SSL or CTC run's, or a fairseq2 / "
+                               "Omnilingual ASR wav2vec 2.0 one); freeze it with --set freeze_encoder_steps=N.")
+    ] = None,
 ) -> None:
-    """Train a CTC model on a release (the beta sampler picks what to read; DDP under torchrun)."""
+    """Train on a release: CTC fine-tuning (ctc-*) or wav2vec 2.0 pre-training on every segment (ssl-*); the
+    beta sampler picks what to read; DDP under torchrun."""
     from omnicorpus.manifests.release import open_release
     from omnicorpus.model.recipes import get_recipe, parse_overrides
     from omnicorpus.model.train import train
 
     try:
         overrides = parse_overrides(settings or [], languages)
+        if init_encoder is not None:
+            if not init_encoder.is_file():
+                raise ValueError(f"--init-encoder {init_encoder}: no such checkpoint file")
+            overrides["init_encoder"] = str(init_encoder.resolve())
         get_recipe(recipe, overrides)  # an unknown recipe or field is a usage error, found before any work
     except (KeyError, ValueError) as exc:
         raise typer.BadParameter(str(exc).strip("'\""), param_hint="--recipe/--set") from None
     made = open_release(release)
     summary = train(made.path, recipe, out_dir, max_steps=max_steps, resume=resume, device=device,
                     overrides=overrides or None)
-    out.print_json(json.dumps({k: summary.get(k) for k in ("recipe", "steps", "train_loss", "dev_split", "dev_cer",
-                                                           "untrained_dev_cer", "checkpoint", "seconds")}))
+    shown = ("dev_accuracy", "untrained_dev_accuracy", "chance_accuracy", "dev_code_perplexity") \
+        if summary.get("objective") == "ssl" else ("dev_cer", "untrained_dev_cer", "dev_output")
+    out.print_json(json.dumps({k: summary.get(k) for k in ("recipe", "steps", "train_loss", "dev_split", *shown,
+                                                           "checkpoint", "seconds")}))
 
 
 @app.command("summary")
