@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +172,43 @@ def release_folder(path: str | os.PathLike[str]) -> str | os.PathLike[str]:
     from omnicorpus.manifests.release import open_release
 
     return open_release(path).path
+
+
+@dataclass
+class Cadence:
+    """When a loop evaluates and checkpoints: every `eval_every` and `checkpoint_every` steps and at the last
+    step, and at the end once more for what the last step did not do. `results` are the latest evaluations,
+    `checkpoint` the latest checkpoint (the one resumed from until a new one is written)."""
+
+    recipe: Recipe
+    stop: int
+    evaluate: Callable[[int], dict[str, Any]]
+    save: Callable[[int], Path | None]
+    checkpoint: Path | None = None
+    last_save: int = -1
+    results: dict[str, Any] = field(default_factory=dict)
+    last_eval: int = -1
+
+    def after(self, step: int) -> None:
+        if step % self.recipe.eval_every == 0 or step == self.stop:
+            self.results, self.last_eval = self.evaluate(step), step
+        if step % self.recipe.checkpoint_every == 0 or step == self.stop:
+            self.checkpoint, self.last_save = self.save(step) or self.checkpoint, step
+
+    def finish(self, step: int, untrained: dict[str, Any]) -> dict[str, Any]:
+        """The evaluations at `step` (the untrained model's when no step ran), after the last checkpoint."""
+        if self.last_eval != step:
+            self.results = self.evaluate(step)
+        if self.last_save != step:
+            self.checkpoint = self.save(step) or self.checkpoint
+        return self.results or untrained
+
+
+def finish_rank(out: Path, rank: int, world: int, step: int, steps_run: int, loader: Any
+                ) -> tuple[float | None, float | None]:
+    """Write what this rank did (ranks/rank-R.json); (first, last) mean training loss (rank 0, else None)."""
+    (out / "ranks" / f"rank-{rank}.json").write_text(json.dumps(
+        {"rank": rank, "world_size": world, "step": step, "steps_run": steps_run, "batches": loader.step,
+         "epoch": loader.epoch}))
+    _, first, last = loss_window(out) if rank == 0 else ([], None, None)
+    return first, last

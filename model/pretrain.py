@@ -34,11 +34,12 @@ from torch import Tensor, nn
 
 from omnicorpus.model.data import EvalLoader, TrainLoader
 from omnicorpus.model.loop import (
+    Cadence,
     RunFolder,
     all_gather,
     autocast_for,
+    finish_rank,
     init_distributed,
-    loss_window,
     make_optimizer,
     rng_state,
     set_rng_state,
@@ -157,12 +158,11 @@ def pretrain(release_dir: str | os.PathLike[str], rec: Recipe, out: Path, *, sto
             "untrained": untrained, "world_size": world, "objective": "ssl"}, at, rec.keep_checkpoints)
 
     task.train()
-    steps_run, micro, last_eval, last_save = 0, 0, -1, step if ckpt else -1
-    results: dict[str, Any] = {}
+    steps_run, micro = 0, 0
+    cadence = Cadence(rec, stop, run_evals, save, ckpt_path, step if ckpt else -1)
     names = ("loss", "contrastive", "diversity", "feature_penalty", "prob_perplexity", "code_perplexity")
     window = dict.fromkeys((*names, "correct", "masked", "audio_seconds", "utterances", "micro"), 0.0)
     t_log = time.perf_counter()
-    ckpt_written: Path | None = ckpt_path
     while step < stop:
         for batch in loader:
             audio, lengths = batch["audio"].to(dev, non_blocking=True), batch["audio_lengths"].to(dev)
@@ -201,23 +201,11 @@ def pretrain(release_dir: str | os.PathLike[str], rec: Recipe, out: Path, *, sto
                          "audio_seconds": total["audio_seconds"], "utterances": int(total["utterances"]),
                          "seconds": now - t_log, "epoch": loader.epoch})
                 window, t_log = dict.fromkeys(window, 0.0), now
-            if step % rec.eval_every == 0 or step == stop:
-                results, last_eval = run_evals(step), step
-            if step % rec.checkpoint_every == 0 or step == stop:
-                ckpt_written, last_save = save(step) or ckpt_written, step
+            cadence.after(step)
             if step >= stop:
                 break
-    if last_eval != step:
-        results = run_evals(step)
-    if last_save != step:
-        ckpt_written = save(step) or ckpt_written
-    if not results:
-        results = untrained
-
-    (out / "ranks" / f"rank-{rank}.json").write_text(json.dumps(
-        {"rank": rank, "world_size": world, "step": step, "steps_run": steps_run, "batches": loader.step,
-         "epoch": loader.epoch}))
-    _, first_loss, last_loss = loss_window(out) if rank == 0 else ([], None, None)
+    results = cadence.finish(step, untrained)
+    first_loss, last_loss = finish_rank(out, rank, world, step, steps_run, loader)
     main = rec.eval_splits[0]
     summary = {
         "recipe": rec.name, "objective": "ssl", "steps": step, "steps_run": steps_run, "world_size": world,
@@ -226,7 +214,7 @@ def pretrain(release_dir: str | os.PathLike[str], rec: Recipe, out: Path, *, sto
         "dev_accuracy": results[main]["accuracy"], "untrained_dev_accuracy": untrained[main]["accuracy"],
         "chance_accuracy": chance_accuracy(objective), "dev_code_perplexity": results[main]["code_perplexity"],
         "eval": results, "untrained": untrained,
-        "checkpoint": str(ckpt_written) if ckpt_written else None, "out": str(out),
+        "checkpoint": str(cadence.checkpoint) if cadence.checkpoint else None, "out": str(out),
     }
     if rank == 0:
         write_atomic(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False))

@@ -41,6 +41,9 @@ class Recipe:
     #: keep it frozen for the first `freeze_encoder_steps` updates (only the head learns)
     init_encoder: str | None = None
     freeze_encoder_steps: int = 0
+    #: the tokenizer (model.vocab JSON, e.g. an earlier run's vocab.json) to train with instead of building
+    #: one from this release: a model keeps its token ids from release to release
+    tokenizer: str | None = None
     final_dropout: float = 0.0
     # optimizer: AdamW; no weight decay on biases, norms and the mask embedding
     lr: float = 5e-5

@@ -52,11 +52,12 @@ from torch import nn
 from omnicorpus.model.ctc import CTCModel, ErrorCounter, ctc_loss, greedy_decode, unalignable
 from omnicorpus.model.data import EvalLoader, TrainLoader
 from omnicorpus.model.loop import (
+    Cadence,
     RunFolder,
     all_gather,
     autocast_for,
+    finish_rank,
     init_distributed,
-    loss_window,
     make_optimizer,
     release_folder,
     rng_state,
@@ -66,7 +67,7 @@ from omnicorpus.model.loop import (
 )
 from omnicorpus.model.recipes import get_recipe, parse_overrides
 from omnicorpus.model.sampling import Betas, plan_for_release
-from omnicorpus.model.vocab import Vocab, vocab_for_release
+from omnicorpus.model.vocab import Vocab, coverage, vocab_for_release
 
 
 def plan(release_dir: str | os.PathLike[str], beta_corpus: float = 0.5, beta_language: float = 0.5,
@@ -134,10 +135,17 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
     if dist.is_initialized():
         dist.barrier()
 
-    vocab = Vocab(tuple(ckpt["vocab"])) if ckpt else vocab_for_release(
-        release_dir, min_count=rec.vocab_min_count, languages=rec.languages)
+    if ckpt:
+        vocab = Vocab(tuple(ckpt["vocab"]))
+    elif rec.tokenizer:
+        vocab = Vocab.load(rec.tokenizer)
+    else:
+        vocab = vocab_for_release(release_dir, min_count=rec.vocab_min_count, languages=rec.languages)
+    tokenizer = coverage(vocab, release_dir, ("train", *rec.eval_splits), rec.languages)
+    tokenizer["source"] = "checkpoint" if ckpt else rec.tokenizer or "built from the release"
     if rank == 0:
         vocab.save(out / "vocab.json")
+        run.log({"kind": "tokenizer", "step": ckpt["step"] if ckpt else 0, **tokenizer})
         write_atomic(out / "recipe.json", json.dumps(rec.to_dict(), indent=2))
 
     torch.manual_seed(rec.seed)  # the same initial weights on every rank
@@ -201,11 +209,10 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
         }, at, rec.keep_checkpoints)
 
     model.train()
-    steps_run, micro, last_eval, last_save = 0, 0, -1, step if ckpt else -1
-    results: dict[str, Any] = {}
+    steps_run, micro = 0, 0
+    cadence = Cadence(rec, stop, run_evals, save, ckpt_path, step if ckpt else -1)
     window = [0.0, 0.0, 0.0, 0.0, 0.0]  # loss sum, tokens, audio seconds, utterances, unalignable since the last log
     t_log = time.perf_counter()
-    ckpt_written: Path | None = ckpt_path
     while step < stop:
         for batch in loader:
             audio = batch["audio"].to(dev, non_blocking=True)
@@ -245,35 +252,23 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
                          "audio_seconds": total[2], "utterances": int(total[3]), "unalignable": int(total[4]),
                          "seconds": now - t_log, "epoch": loader.epoch})
                 window, t_log = [0.0, 0.0, 0.0, 0.0, 0.0], now
-            if step % rec.eval_every == 0 or step == stop:
-                results, last_eval = run_evals(step), step
-            if step % rec.checkpoint_every == 0 or step == stop:
-                ckpt_written, last_save = save(step) or ckpt_written, step
+            cadence.after(step)
             if step >= stop:
                 break
-    if last_eval != step:
-        results = run_evals(step)
-    if last_save != step:
-        ckpt_written = save(step) or ckpt_written
-    if not results:
-        results = untrained
-
-    (out / "ranks" / f"rank-{rank}.json").write_text(json.dumps(
-        {"rank": rank, "world_size": world, "step": step, "steps_run": steps_run, "batches": loader.step,
-         "epoch": loader.epoch}))
-    _, first_loss, last_loss = loss_window(out) if rank == 0 else ([], None, None)
+    results = cadence.finish(step, untrained)
+    first_loss, last_loss = finish_rank(out, rank, world, step, steps_run, loader)
     main = rec.eval_splits[0]
     summary = {
         "recipe": rec.name, "steps": step, "steps_run": steps_run, "world_size": world, "device": str(dev),
         "precision": precision, "seconds": time.perf_counter() - t_start,
         "train_loss": last_loss, "train_loss_first": first_loss,
         "dev_split": main, "dev_cer": results[main]["cer"], "dev_wer": results[main]["wer"],
-        "dev_output": results[main]["output"],
+        "dev_output": results[main].get("output"),
         "dev_cer_per_language": {k: v["cer"] for k, v in results[main]["per_language"].items()},
         "untrained_dev_cer": untrained[main]["cer"],
         "untrained_dev_cer_per_language": {k: v["cer"] for k, v in untrained[main]["per_language"].items()},
-        "eval": results, "untrained": untrained,
-        "checkpoint": str(ckpt_written) if ckpt_written else None, "out": str(out),
+        "tokenizer": tokenizer, "eval": results, "untrained": untrained,
+        "checkpoint": str(cadence.checkpoint) if cadence.checkpoint else None, "out": str(out),
     }
     if rank == 0:
         write_atomic(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False))

@@ -548,6 +548,32 @@ def train_cmd(
                                                            "checkpoint", "seconds")}))
 
 
+@app.command("tokenizer")
+def tokenizer_cmd(
+    release: ReleaseArg,
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the tokenizer (JSON).")],
+    languages: Annotated[list[str] | None, typer.Option(
+        "--languages", help="Build from these languages only (comma-separated, or repeat the option).")] = None,
+    min_count: Annotated[int, typer.Option(help="Keep characters seen at least this many times.")] = 1,
+) -> None:
+    """Build a character tokenizer from a release's training transcripts (specials, a token per language);
+    train with it on later releases by `--set tokenizer=FILE`, so token ids stay the same."""
+    from omnicorpus.manifests.release import open_release
+    from omnicorpus.model.recipes import parse_overrides
+    from omnicorpus.model.vocab import coverage, vocab_for_release
+
+    chosen = parse_overrides([], languages).get("languages")
+    made = open_release(release)
+    vocab = vocab_for_release(made.path, languages=chosen, min_count=min_count)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    vocab.save(out_file)
+    seen = coverage(vocab, made.path, ("train", "dev", "test"), chosen)
+    out.print(f"tokenizer of {made.id}: {len(vocab)} tokens ({seen['characters']} characters, "
+              f"{len(vocab.languages)} languages) -> {out_file}; {seen['unknown_characters']} characters of its "
+              f"dev/test transcripts it has no token for, in {seen['utterances_with_unknown']} utterances",
+              highlight=False)
+
+
 @app.command("summary")
 def summary(release: Annotated[Path, typer.Argument(help="A release folder, or an output root.")]) -> None:
     """Print a release's hours per language, corpus and split."""

@@ -44,7 +44,9 @@ def take(loader: TrainLoader, n: int) -> list[dict]:
 def test_vocab_round_trips_the_training_text(release, vocab, tmp_path):
     utts = pl.read_parquet(release / "utterances.parquet")
     texts = [t for t in utts.filter(pl.col("split") == "train")["text"].to_list() if t]
-    assert vocab.tokens[:3] == ("<blank>", "<unk>", "|") and list(vocab.tokens[3:]) == sorted(vocab.tokens[3:])
+    assert vocab.tokens[:6] == ("<blank>", "<unk>", "|", "<pad>", "<s>", "</s>")
+    characters = vocab.tokens[vocab.specials:]
+    assert list(characters) == sorted(characters) and all(len(c) == 1 for c in characters)
     for text in texts:
         assert vocab.decode(vocab.encode(text)) == " ".join(text.split())
     assert vocab.encode("a\u0378b")[1] == vocab.unk  # a character the training text never had
