@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -212,3 +213,13 @@ def finish_rank(out: Path, rank: int, world: int, step: int, steps_run: int, loa
          "epoch": loader.epoch}))
     _, first, last = loss_window(out) if rank == 0 else ([], None, None)
     return first, last
+
+
+def update(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, grad_clip: float) -> float:
+    """One optimizer update from the accumulated gradients: clip (0: off), step, zero, advance the schedule;
+    returns the gradient norm before clipping."""
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip > 0 else math.inf)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    scheduler.step()
+    return float(norm)

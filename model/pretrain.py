@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -44,6 +43,7 @@ from omnicorpus.model.loop import (
     rng_state,
     set_rng_state,
     sum_over_ranks,
+    update,
     write_atomic,
 )
 from omnicorpus.model.recipes import Recipe
@@ -175,7 +175,7 @@ def pretrain(release_dir: str | os.PathLike[str], rec: Recipe, out: Path, *, sto
                     result: SSLOutput = ddp(audio, lengths, tau)
                 (result.loss / rec.grad_accum).backward()
             for name in names:
-                window[name] += float(getattr(result, name))
+                window[name] += float(result.loss.detach()) if name == "loss" else float(getattr(result, name))
             window["correct"] += result.correct
             window["masked"] += result.masked
             window["audio_seconds"] += float(lengths.sum()) / 16_000
@@ -183,11 +183,7 @@ def pretrain(release_dir: str | os.PathLike[str], rec: Recipe, out: Path, *, sto
             window["micro"] += 1
             if not last_micro:
                 continue
-            grad_norm = torch.nn.utils.clip_grad_norm_(task.parameters(), rec.grad_clip if rec.grad_clip > 0
-                                                       else math.inf)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
+            grad_norm = update(task, optimizer, scheduler, rec.grad_clip)
             step += 1
             steps_run += 1
             if step % rec.log_every == 0 or step == stop:
@@ -197,7 +193,7 @@ def pretrain(release_dir: str | os.PathLike[str], rec: Recipe, out: Path, *, sto
                 n = max(total["micro"], 1)
                 run.log({"kind": "train", "step": step, **{k: total[k] / n for k in names},
                          "accuracy": total["correct"] / max(total["masked"], 1), "masked": int(total["masked"]),
-                         "tau": tau, "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
+                         "tau": tau, "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
                          "audio_seconds": total["audio_seconds"], "utterances": int(total["utterances"]),
                          "seconds": now - t_log, "epoch": loader.epoch})
                 window, t_log = dict.fromkeys(window, 0.0), now

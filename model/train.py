@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import sys
 import time
@@ -63,6 +62,7 @@ from omnicorpus.model.loop import (
     rng_state,
     set_rng_state,
     sum_over_ranks,
+    update,
     write_atomic,
 )
 from omnicorpus.model.recipes import get_recipe, parse_overrides
@@ -237,18 +237,14 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
             if step < rec.freeze_encoder_steps:  # only the head learns: the encoder's gradients are dropped
                 for p in model.encoder.parameters():
                     p.grad = None
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), rec.grad_clip if rec.grad_clip > 0
-                                                       else math.inf)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
+            grad_norm = update(model, optimizer, scheduler, rec.grad_clip)
             step += 1
             steps_run += 1
             if step % rec.log_every == 0 or step == stop:
                 total = sum_over_ranks(window, dev)
                 now = time.perf_counter()
                 run.log({"kind": "train", "step": step, "loss": total[0] / max(total[1], 1),
-                         "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
+                         "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
                          "audio_seconds": total[2], "utterances": int(total[3]), "unalignable": int(total[4]),
                          "seconds": now - t_log, "epoch": loader.epoch})
                 window, t_log = [0.0, 0.0, 0.0, 0.0, 0.0], now
