@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from omnicorpus.corpus.audio import AudioDecodeError, decode_audio
 from omnicorpus.corpus.listing import Ignored
-from omnicorpus.corpus.pcm import audio_metrics, encode_flac
+from omnicorpus.corpus.pcm import audio_metrics, encode_pcm16, pcm_int16
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.config import IngestParams, PipelineConfig
 from omnicorpus.manifests.keys import speaker_pseudonym, split_row_uri
@@ -165,11 +165,12 @@ def ingest_one(item: dict[str, Any], task: IngestTask) -> dict[str, Any]:
                              max_seconds=task.params.max_recording_seconds, name=item["source_uri"])
     except AudioDecodeError as exc:
         raise ItemRejected(Reason(exc.reason), str(exc)) from exc
-    metrics = audio_metrics(audio.samples)
+    pcm = pcm_int16(audio.samples)  # once: hashed for the store's name and encoded into it
+    metrics = audio_metrics(audio.samples, pcm)
     rel = audio_store_path(metrics.pcm_sha256)
     target = storage.join(task.output_root, rel)
     if not storage.exists(target):  # content-addressed: identical audio is stored once
-        storage.write_bytes_atomic(target, encode_flac(audio.samples))
+        storage.write_bytes_atomic(target, encode_pcm16(pcm))
     return {
         "recording_id": item["item_id"],
         "item_version": item["item_version"],

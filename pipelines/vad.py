@@ -19,7 +19,9 @@ and only the LSTM cell is recurrent.  So instead of stepping the whole model win
    wrapper would build),
 2. run STFT + encoder on thousands of windows of many streams in one call (no recurrence there),
 3. step only the LSTM cell through time, one row per stream, rows of finished streams dropping out
-   (streams are sorted longest first, so the live ones are always a prefix of the batch), and
+   (streams are sorted longest first, so the live ones are always a prefix of the batch); between two
+   stream ends the cell's weights go to ``torch.lstm``, which steps the live prefix through the whole
+   stretch in C++ (the same equations as ``lstm_cell``), and
 4. run the decoder head on all the LSTM outputs at once.
 
 This is the same arithmetic as silero's loop up to float rounding (batched matrix products).
@@ -142,8 +144,9 @@ def _group_probabilities(arrays: list[np.ndarray], parts) -> list[np.ndarray]:
     k = len(arrays)
     block = max(16, _ENCODER_WINDOWS // k)  # time steps per encoder call
     probs = [np.empty(c, dtype=np.float32) for c in counts]
-    w_ih, w_hh, b_ih, b_hh = rnn.weight_ih, rnn.weight_hh, rnn.bias_ih, rnn.bias_hh
-    width = w_hh.shape[1]  # LSTM hidden size (128)
+    # LSTMCell's weights in the order torch.lstm takes one layer's: (w_ih, w_hh, b_ih, b_hh)
+    weights = [rnn.weight_ih, rnn.weight_hh, rnn.bias_ih, rnn.bias_hh]
+    width = rnn.weight_hh.shape[1]  # LSTM hidden size (128)
     h = torch.zeros(k, width)  # silero's initial state: zeros
     c = torch.zeros(k, width)
     for t0 in range(0, int(counts[0]), block):
@@ -157,11 +160,17 @@ def _group_probabilities(arrays: list[np.ndarray], parts) -> list[np.ndarray]:
         valid = torch.from_numpy(np.arange(steps)[None, :] < lens[:, None])
         grid[valid] = feats
         hidden = torch.zeros(live, steps, width)
-        for t in range(steps):
-            n = int((lens > t).sum())  # live rows at this step, again a prefix
-            h_n, c_n = torch.lstm_cell(grid[:n, t], (h[:n], c[:n]), w_ih, w_hh, b_ih, b_hh)
-            h[:n], c[:n] = h_n, c_n
-            hidden[:n, t] = h_n
+        # Between two stream ends the live rows are a fixed prefix: one call of the fused LSTM steps them
+        # through that whole stretch in C++ (a Python step per window cost ~100 us, most of a long
+        # recording's VAD time when few streams share the batch).
+        t = 0
+        for end in sorted({int(n) for n in lens if n > 0}):
+            n = int((lens >= end).sum())  # rows still live up to `end`
+            out, h_n, c_n = torch.lstm(grid[:n, t:end], (h[None, :n], c[None, :n]), weights,
+                                       True, 1, 0.0, False, False, True)
+            h[:n], c[:n] = h_n[0], c_n[0]
+            hidden[:n, t:end] = out
+            t = end
         p = head(hidden[valid].unsqueeze(-1)).reshape(-1).numpy()  # in (stream, step) order
         at = 0
         for s in range(live):

@@ -365,6 +365,19 @@ def test_pcm_hash_is_the_int16_bytes():
     assert audio_metrics(x).pcm_sha256 == hashlib.sha256(q.astype("<i2").tobytes()).hexdigest()
 
 
+def test_pcm_int16_of_float32_equals_the_float64_rounding():
+    """float32 samples are quantized in float32 (faster); the integers are those of the float64 definition,
+    NaN and infinities included."""
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.uniform(-1.5, 1.5, 100_000), (rng.integers(-40000, 40000, 10_000) + 0.5) / 32768,
+                        [np.nan, np.inf, -np.inf, 3e38, -3e38, 0.99998474, -0.99998474]]).astype(np.float32)
+    wide = x.astype(np.float64) * 32768.0
+    wide = np.clip(np.rint(np.nan_to_num(wide, nan=0.0)), -32768, 32767).astype("<i2")
+    np.testing.assert_array_equal(pcm_int16(x), wide)
+    np.testing.assert_array_equal(pcm_int16(x.astype(np.float64)), wide)
+    assert pcm_int16(x[-7:]).tolist() == [0, 32767, -32768, 32767, -32768, 32767, -32768]
+
+
 def test_encode_flac_deterministic_and_hash_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     x = np.concatenate(
