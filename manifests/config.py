@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import yaml
 
@@ -237,6 +238,18 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def _local_if_file_uri(value: str, where: str, problems: list[str]) -> str:
+    """A `file://` URI as the local path it names: one spelling of a local root, so that every check (the
+    system folders below) and every reader of local files (the gate, the report) sees a path."""
+    if not value.startswith("file:"):
+        return value
+    url = urlsplit(value)
+    if url.netloc not in ("", "localhost") or not url.path.startswith("/"):
+        problems.append(f"{where}: {value!r} is no local file URI (file:///absolute/path)")
+        return value
+    return unquote(url.path)
+
+
 def _check_output(cfg: PipelineConfig, problems: list[str]) -> None:
     """The output root is no system folder, lies in no source, and holds no source: a run must neither
     write where the system lives nor ingest its own output."""
@@ -315,6 +328,7 @@ def config_from_dict(data: Any, *, base_dir: Path | None = None, origin: str = "
     if not isinstance(output, str):
         problems.append(f"output: expected a path, got {output!r}")
         output = "out"
+    output = _local_if_file_uri(output, "output", problems)
     if base_dir is not None and "://" not in output and not Path(output).is_absolute():
         output = str((base_dir / output).resolve())
     if problems:

@@ -65,6 +65,23 @@ class SSLTask(nn.Module):
         return ssl_forward(self.model, wave, lengths, self.objective, tau)
 
 
+#: The figures of a training step that metrics.jsonl logs (means over the micro-batches and ranks)
+LOGGED = ("loss", "contrastive", "diversity", "feature_penalty", "prob_perplexity", "code_perplexity")
+
+
+def micro_step(net: nn.Module, audio: torch.Tensor, lengths: torch.Tensor, tau: float,
+               autocast: contextlib.AbstractContextManager[Any], grad_accum: int, window: dict[str, float]) -> None:
+    """One micro-batch of a training step: forward under `autocast`, backward of the loss scaled for gradient
+    accumulation, and its figures added to `window` (LOGGED, correct, masked)."""
+    with autocast:
+        result: SSLOutput = net(audio, lengths, tau)
+    (result.loss / grad_accum).backward()
+    for name in LOGGED:
+        window[name] += float(result.loss.detach()) if name == "loss" else float(getattr(result, name))
+    window["correct"] += result.correct
+    window["masked"] += result.masked
+
+
 def evaluate_ssl(task: SSLTask, loader: EvalLoader, device: torch.device, tau: float,
                  autocast: contextlib.AbstractContextManager[Any] | None = None) -> dict[str, Any]:
     """Contrastive accuracy and loss over held-out segments, masks and distractors from EVAL_SEED (the
@@ -160,7 +177,7 @@ def pretrain(release_dir: str | os.PathLike[str], rec: Recipe, out: Path, *, sto
     task.train()
     steps_run, micro = 0, 0
     cadence = Cadence(rec, stop, run_evals, save, ckpt_path, step if ckpt else -1)
-    names = ("loss", "contrastive", "diversity", "feature_penalty", "prob_perplexity", "code_perplexity")
+    names = LOGGED
     window = dict.fromkeys((*names, "correct", "masked", "audio_seconds", "utterances", "micro"), 0.0)
     t_log = time.perf_counter()
     while step < stop:
@@ -171,13 +188,7 @@ def pretrain(release_dir: str | os.PathLike[str], rec: Recipe, out: Path, *, sto
             sync = contextlib.nullcontext() if (last_micro or world == 1) else ddp.no_sync()  # type: ignore[operator]
             tau = objective.tau(step)
             with sync:
-                with autocast:
-                    result: SSLOutput = ddp(audio, lengths, tau)
-                (result.loss / rec.grad_accum).backward()
-            for name in names:
-                window[name] += float(result.loss.detach()) if name == "loss" else float(getattr(result, name))
-            window["correct"] += result.correct
-            window["masked"] += result.masked
+                micro_step(ddp, audio, lengths, tau, autocast, rec.grad_accum, window)
             window["audio_seconds"] += float(lengths.sum()) / 16_000
             window["utterances"] += len(batch["keys"])
             window["micro"] += 1

@@ -21,11 +21,12 @@ import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from omnicorpus.model.llm_asr import DecoderConfig, get_decoder_config
 from omnicorpus.model.sampler import LoaderConfig
 from omnicorpus.model.ssl import SSLObjective
 from omnicorpus.model.wav2vec2 import Wav2Vec2Config, get_config
 
-OBJECTIVES = ("ctc", "ssl")
+OBJECTIVES = ("ctc", "ssl", "llm")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,15 @@ class Recipe:
     #: labelled or not (model.pretrain), with `ssl` replacing fields of model.ssl.SSLObjective
     objective: str = "ctc"
     ssl: dict[str, Any] = field(default_factory=dict)
+    #: "llm": LLM-ASR (model.llm_asr), this decoder config (with `decoder.<field>` overrides) over the encoder's
+    #: frames stacked `stack` at a time; the language is given on `language_given_p` of the training examples
+    #: (the paper's 50%, so that the model transcribes with and without it); evaluation decodes greedily up to
+    #: `max_new_tokens`, with the language and without it
+    decoder: str = "llm-tiny"
+    decoder_overrides: dict[str, Any] = field(default_factory=dict)
+    stack: int = 1
+    language_given_p: float = 0.5
+    max_new_tokens: int = 256
     #: start the encoder from this checkpoint (ours, SSL or CTC, or a fairseq2 / Omnilingual ASR one) and
     #: keep it frozen for the first `freeze_encoder_steps` updates (only the head learns)
     init_encoder: str | None = None
@@ -70,7 +80,7 @@ class Recipe:
     vocab_min_count: int = 1
     # loop
     grad_accum: int = 1
-    precision: str = "auto"  # auto: bf16 autocast on CUDA with bf16, else fp32; or "bf16" / "fp32"
+    precision: str = "auto"  # auto: bf16 autocast on CUDA with bf16 and on a CPU with native bf16 (AMX), else fp32
     eval_every: int = 2_000
     eval_splits: tuple[str, ...] = ("dev",)
     eval_max_utterances: int | None = None  # per split, None: all
@@ -91,12 +101,18 @@ class Recipe:
             raise ValueError(f"objective is one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         get_config(self.model, **self.model_overrides)  # unknown model or field -> error now
         self.ssl_objective()
+        self.decoder_config()
+        if not 0.0 <= self.language_given_p <= 1.0 or self.stack < 1 or self.max_new_tokens < 1:
+            raise ValueError("language_given_p is in [0, 1], stack and max_new_tokens are positive")
 
     def encoder_config(self) -> Wav2Vec2Config:
         return get_config(self.model, **self.model_overrides)
 
     def ssl_objective(self) -> SSLObjective:
         return replace(SSLObjective(), **self.ssl)
+
+    def decoder_config(self) -> DecoderConfig:
+        return get_decoder_config(self.decoder, **self.decoder_overrides)
 
     def loader_config(self) -> LoaderConfig:
         return LoaderConfig(
@@ -133,6 +149,13 @@ def _ssl(name: str, model: str, lr: float, seconds: float, accum: int = 1) -> Re
                   grad_accum=accum, num_workers=6, eval_every=10_000, checkpoint_every=5_000, log_every=100)
 
 
+def _llm(name: str, model: str, lr: float, seconds: float, accum: int = 1) -> Recipe:
+    return Recipe(name=name, model=model, objective="llm", decoder="llama-12x4096", model_overrides=_FINETUNE_REG,
+                  lr=lr, steps=100_000, warmup_steps=8_000, freeze_encoder_steps=10_000,
+                  max_seconds_per_batch=seconds, min_utterance_seconds=2.0, max_utterance_seconds=20.0,
+                  grad_accum=accum, num_workers=6)
+
+
 RECIPES: dict[str, Recipe] = {
     # CPU: a narrow encoder that overfits the sample corpus in a few hundred steps (tests, demo)
     "ctc-tiny": Recipe(
@@ -151,6 +174,18 @@ RECIPES: dict[str, Recipe] = {
         max_seconds_per_batch=20.0, min_utterance_seconds=1.0, max_utterance_seconds=10.0, buffer_size=64,
         batches_per_epoch=100, num_workers=0, max_open_shards=16, precision="fp32", eval_every=100,
         checkpoint_every=100, log_every=1),
+    # CPU: LLM-ASR, the tiny encoder under a 2-layer 128-dim LLaMA decoder, trained from scratch (tests, demo)
+    "llm-asr-tiny": Recipe(
+        name="llm-asr-tiny", model="tiny", objective="llm", decoder="llm-tiny", lr=1e-3, weight_decay=0.0,
+        grad_clip=5.0, steps=600, warmup_steps=20, final_lr_scale=0.5, max_seconds_per_batch=10.0,
+        max_utterance_seconds=10.0, buffer_size=64, batches_per_epoch=100, num_workers=0, max_open_shards=16,
+        precision="fp32", eval_every=200, checkpoint_every=200, log_every=1, max_new_tokens=160),
+    # the paper's LLM-ASR: an SSL or CTC encoder (--init-encoder) under the 12 x 4096 LLaMA decoder; the
+    # released recipes freeze the encoder for the first updates (starting points, not tuned here)
+    "llm-asr-300m": _llm("llm-asr-300m", "300m", 5e-5, 120.0),
+    "llm-asr-1b": _llm("llm-asr-1b", "1b", 4e-5, 90.0),
+    "llm-asr-3b": _llm("llm-asr-3b", "3b", 3e-5, 60.0, accum=2),
+    "llm-asr-7b": _llm("llm-asr-7b", "7b", 2e-5, 40.0, accum=4),
     "ssl-300m": _ssl("ssl-300m", "300m", 5e-4, 87.5),
     "ssl-1b": _ssl("ssl-1b", "1b", 3e-4, 60.0, accum=2),
     "ssl-3b": _ssl("ssl-3b", "3b", 1.5e-4, 40.0, accum=4),
@@ -191,7 +226,7 @@ def parse_overrides(items: list[str], languages: list[str] | None = None) -> dic
 
 def get_recipe(name: str, overrides: dict[str, Any] | None = None) -> Recipe:
     """A recipe by name with some fields replaced. `model.<field>` keys go to model_overrides, `ssl.<field>`
-    keys to the SSL objective's."""
+    keys to the SSL objective's, `decoder.<field>` keys to the LLM decoder's."""
     if name not in RECIPES:
         raise KeyError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
     recipe = RECIPES[name]
@@ -201,11 +236,14 @@ def get_recipe(name: str, overrides: dict[str, Any] | None = None) -> Recipe:
     changes: dict[str, Any] = {}
     model = dict(recipe.model_overrides)
     ssl = dict(recipe.ssl)
+    decoder = dict(recipe.decoder_overrides)
     for key, value in overrides.items():
         if key.startswith("model."):
             model[key.removeprefix("model.")] = value
         elif key.startswith("ssl."):
             ssl[key.removeprefix("ssl.")] = value
+        elif key.startswith("decoder."):
+            decoder[key.removeprefix("decoder.")] = value
         elif key not in known or key == "name":
             raise KeyError(f"unknown recipe field {key!r}; known: {', '.join(sorted(known - {'name'}))}")
         elif key == "model_overrides":
@@ -213,7 +251,7 @@ def get_recipe(name: str, overrides: dict[str, Any] | None = None) -> Recipe:
         else:
             listed = key in ("eval_splits", "adam_betas", "languages") and value is not None
             changes[key] = tuple(value) if listed else value
-            if key == "ssl":
-                ssl.update(value)
+            if key in ("ssl", "decoder_overrides"):
+                (ssl if key == "ssl" else decoder).update(value)
                 del changes[key]
-    return replace(recipe, **changes, model_overrides=model, ssl=ssl)
+    return replace(recipe, **changes, model_overrides=model, ssl=ssl, decoder_overrides=decoder)

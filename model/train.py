@@ -1,4 +1,5 @@
-"""The CTC trainer: a release + a recipe -> a run folder with checkpoints, metrics and a summary.
+"""The CTC and LLM-ASR trainer: a release + a recipe -> a run folder with checkpoints, metrics and a summary
+(SSL pre-training recipes go to model.pretrain).
 
     train(release_dir, "ctc-tiny", out)                        one process (CPU or one GPU)
     torchrun --nproc-per-node N -m omnicorpus.model.train RELEASE --recipe ctc-300m --out RUN
@@ -50,6 +51,7 @@ from torch import nn
 
 from omnicorpus.model.ctc import CTCModel, ErrorCounter, ctc_loss, greedy_decode, unalignable
 from omnicorpus.model.data import EvalLoader, TrainLoader
+from omnicorpus.model.llm_asr import LLMASRModel
 from omnicorpus.model.loop import (
     Cadence,
     RunFolder,
@@ -65,7 +67,7 @@ from omnicorpus.model.loop import (
     update,
     write_atomic,
 )
-from omnicorpus.model.recipes import get_recipe, parse_overrides
+from omnicorpus.model.recipes import Recipe, get_recipe, parse_overrides
 from omnicorpus.model.sampling import Betas, plan_for_release
 from omnicorpus.model.vocab import Vocab, coverage, vocab_for_release
 
@@ -79,8 +81,48 @@ def plan(release_dir: str | os.PathLike[str], beta_corpus: float = 0.5, beta_lan
     return plan_for_release(release_folder(release_dir), Betas(beta_corpus, beta_language), split)
 
 
+def build_model(rec: Recipe, vocab: Vocab) -> CTCModel | LLMASRModel:
+    """The model a recipe trains: CTC (encoder + linear head) or LLM-ASR (encoder + LLaMA decoder)."""
+    if rec.objective == "llm":
+        return LLMASRModel(rec.encoder_config(), rec.decoder_config(), vocab, stack=rec.stack)
+    return CTCModel(rec.encoder_config(), len(vocab), rec.final_dropout)
+
+
+def batch_loss(net: nn.Module, model: nn.Module, batch: dict[str, Any], device: torch.device, rec: Recipe,
+               autocast: contextlib.AbstractContextManager[Any]) -> tuple[torch.Tensor, int, int]:
+    """(summed loss, target tokens, unalignable utterances) of a training batch through `net` (the model, or
+    its DDP wrapper). LLM-ASR: the language is given on `rec.language_given_p` of the utterances, drawn from
+    the (per-rank seeded, checkpointed) torch RNG."""
+    audio = batch["audio"].to(device, non_blocking=True)
+    lengths = batch["audio_lengths"].to(device)
+    targets, target_lengths = batch["targets"].to(device), batch["target_lengths"].to(device)
+    tokens = int(target_lengths.sum())
+    if isinstance(model, LLMASRModel):
+        languages = model.language_ids(batch["languages"])
+        given = torch.rand(len(batch["languages"])) < rec.language_given_p
+        with autocast:
+            loss_sum, count = net(audio, lengths, targets, target_lengths, languages, given.to(device))
+        return loss_sum, int(count), 0
+    with autocast:
+        logits, out_lengths = net(audio, lengths)
+    loss_sum = ctc_loss(logits, out_lengths, targets, target_lengths)
+    return loss_sum, tokens, int(unalignable(out_lengths, targets, target_lengths).sum())
+
+
+def hypotheses(model: nn.Module, batch: dict[str, Any], vocab: Vocab, device: torch.device, rec: Recipe | None,
+               with_language: bool = True) -> list[str]:
+    """The model's greedy transcripts of a batch (LLM-ASR: given each utterance's language, or not)."""
+    audio, lengths = batch["audio"].to(device), batch["audio_lengths"].to(device)
+    if isinstance(model, LLMASRModel):
+        return model.transcribe(audio, lengths, languages=batch["languages"] if with_language else None,
+                                max_new_tokens=rec.max_new_tokens if rec else 256)
+    logits, out_lengths = model(audio, lengths)
+    return greedy_decode(logits.float(), out_lengths, vocab)
+
+
 def evaluate(model: nn.Module, loader: EvalLoader, vocab: Vocab, device: torch.device,
-             autocast: contextlib.AbstractContextManager[Any] | None = None) -> dict[str, Any]:
+             autocast: contextlib.AbstractContextManager[Any] | None = None, rec: Recipe | None = None,
+             with_language: bool = True) -> dict[str, Any]:
     """Greedy-decoded CER / WER per language over an eval loader (summed over ranks)."""
     counter = ErrorCounter(loader.languages)
     was_training = model.training
@@ -88,9 +130,8 @@ def evaluate(model: nn.Module, loader: EvalLoader, vocab: Vocab, device: torch.d
     with torch.no_grad():
         for batch in loader:
             with autocast or contextlib.nullcontext():
-                logits, lengths = model(batch["audio"].to(device), batch["audio_lengths"].to(device))
-            for lang, ref, hyp in zip(batch["languages"], batch["texts"], greedy_decode(logits.float(), lengths, vocab),
-                                      strict=True):
+                hyps = hypotheses(model, batch, vocab, device, rec, with_language)
+            for lang, ref, hyp in zip(batch["languages"], batch["texts"], hyps, strict=True):
                 counter.add(lang, ref, hyp)
     counter.all_reduce(device if device.type == "cuda" else "cpu")
     model.train(was_training)
@@ -149,7 +190,7 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
         write_atomic(out / "recipe.json", json.dumps(rec.to_dict(), indent=2))
 
     torch.manual_seed(rec.seed)  # the same initial weights on every rank
-    model = CTCModel(rec.encoder_config(), len(vocab), rec.final_dropout)
+    model = build_model(rec, vocab)
     if rec.init_encoder and not ckpt:
         from omnicorpus.model.encoder_init import load_encoder
 
@@ -190,7 +231,9 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
     def run_evals(at: int) -> dict[str, Any]:
         results = {}
         for split, el in evals.items():
-            results[split] = evaluate(model, el, vocab, dev, autocast)
+            results[split] = evaluate(model, el, vocab, dev, autocast, rec)
+            if rec.objective == "llm":  # the model is trained to work without the language too
+                results[split]["without_language"] = evaluate(model, el, vocab, dev, autocast, rec, False)
             run.log({"kind": "eval", "step": at, "split": split, **results[split]})
         return results
 
@@ -215,23 +258,17 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
     t_log = time.perf_counter()
     while step < stop:
         for batch in loader:
-            audio = batch["audio"].to(dev, non_blocking=True)
-            lengths = batch["audio_lengths"].to(dev)
-            targets, target_lengths = batch["targets"].to(dev), batch["target_lengths"].to(dev)
-            tokens = int(target_lengths.sum())
             micro += 1
             last_micro = micro % rec.grad_accum == 0
             sync = contextlib.nullcontext() if (last_micro or world == 1) else ddp.no_sync()  # type: ignore[operator]
             with sync:
-                with autocast:
-                    logits, out_lengths = ddp(audio, lengths)
-                loss_sum = ctc_loss(logits, out_lengths, targets, target_lengths)
+                loss_sum, tokens, bad = batch_loss(ddp, model, batch, dev, rec, autocast)
                 (loss_sum / max(tokens, 1) / rec.grad_accum).backward()
             window[0] += float(loss_sum.detach())
             window[1] += tokens
-            window[2] += float(lengths.sum()) / 16_000
+            window[2] += float(batch["audio_lengths"].sum()) / 16_000
             window[3] += len(batch["keys"])
-            window[4] += int(unalignable(out_lengths, targets, target_lengths).sum())
+            window[4] += bad
             if not last_micro:
                 continue
             if step < rec.freeze_encoder_steps:  # only the head learns: the encoder's gradients are dropped
@@ -260,6 +297,7 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
         "train_loss": last_loss, "train_loss_first": first_loss,
         "dev_split": main, "dev_cer": results[main]["cer"], "dev_wer": results[main]["wer"],
         "dev_output": results[main].get("output"),
+        "dev_cer_without_language": results[main].get("without_language", {}).get("cer"),
         "dev_cer_per_language": {k: v["cer"] for k, v in results[main]["per_language"].items()},
         "untrained_dev_cer": untrained[main]["cer"],
         "untrained_dev_cer_per_language": {k: v["cer"] for k, v in untrained[main]["per_language"].items()},

@@ -44,6 +44,26 @@ filter: {max_seconds: 40}
     assert cfg.spark.master == "local[*]"
 
 
+def test_a_file_uri_output_is_the_local_folder_it_names(tmp_path):
+    """`output: file:///...` is the same root as the plain path (same digest, same checks): the gate and the
+    report, which read local files, get a path; a file URI of a system folder is refused like the path."""
+    out = tmp_path / "out dir"
+    as_uri = load_config(_write(tmp_path, f"""
+sources: [{{name: cv, layout: common_voice, path: cv}}]
+output: {out.as_uri()}
+"""))
+    as_path = load_config(_write(tmp_path, f"""
+sources: [{{name: cv, layout: common_voice, path: cv}}]
+output: {out}
+"""))
+    assert as_uri.output == as_path.output == str(out)
+    assert as_uri.digest() == as_path.digest()
+    for bad, message in (("file:///etc/omnicorpus", "lies in the system folder tree of /etc"),
+                         ("file://elsewhere/data/out", "is no local file URI")):
+        with pytest.raises(ConfigError, match=message):
+            load_config(_write(tmp_path, f"sources: [{{name: cv, layout: common_voice, path: cv}}]\noutput: {bad}\n"))
+
+
 def test_every_problem_is_reported_with_its_place(tmp_path):
     path = _write(tmp_path, """
 sources:
