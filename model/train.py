@@ -51,7 +51,7 @@ from torch import nn
 
 from omnicorpus.model.ctc import CTCModel, ErrorCounter, ctc_loss, greedy_decode, unalignable
 from omnicorpus.model.data import EvalLoader, TrainLoader
-from omnicorpus.model.llm_asr import LLMASRModel
+from omnicorpus.model.llm_asr import LLMASRModel, drop_languages
 from omnicorpus.model.loop import (
     Cadence,
     RunFolder,
@@ -96,17 +96,15 @@ def batch_loss(net: nn.Module, model: nn.Module, batch: dict[str, Any], device: 
     audio = batch["audio"].to(device, non_blocking=True)
     lengths = batch["audio_lengths"].to(device)
     targets, target_lengths = batch["targets"].to(device), batch["target_lengths"].to(device)
-    tokens = int(target_lengths.sum())
     if isinstance(model, LLMASRModel):
-        languages = model.language_ids(batch["languages"])
-        given = torch.rand(len(batch["languages"])) < rec.language_given_p
+        languages = drop_languages(model.language_ids(batch["languages"]), 1.0 - rec.language_given_p)
         with autocast:
-            loss_sum, count = net(audio, lengths, targets, target_lengths, languages, given.to(device))
+            loss_sum, count = net(audio, lengths, targets, target_lengths, languages)
         return loss_sum, int(count), 0
     with autocast:
         logits, out_lengths = net(audio, lengths)
     loss_sum = ctc_loss(logits, out_lengths, targets, target_lengths)
-    return loss_sum, tokens, int(unalignable(out_lengths, targets, target_lengths).sum())
+    return loss_sum, int(target_lengths.sum()), int(unalignable(out_lengths, targets, target_lengths).sum())
 
 
 def hypotheses(model: nn.Module, batch: dict[str, Any], vocab: Vocab, device: torch.device, rec: Recipe | None,
