@@ -8,7 +8,8 @@ languages with the most training utterances and the first eval split is their tr
 model must come to transcribe), the second their real dev utterances. The language is given on half the
 training examples, and every evaluation decodes both with the language and without it. (From random weights,
 300 steps of llm-asr-tiny reached a training-split CER of 0.67: the decoder first learns to continue the
-language's most frequent sentence whatever the audio; from the CTC encoder, 0.08 in 400 steps, 0.11 without the language.)
+language's most frequent sentence whatever the audio; from the CTC encoder, 0.08 in 400 steps, 0.11 without
+the language.)
 """
 
 from __future__ import annotations
