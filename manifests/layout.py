@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-from pathlib import Path
 
 from omnicorpus.manifests import storage
 
@@ -44,9 +43,10 @@ def root_of_release(release_folder: str | os.PathLike[str]) -> str:
     return root
 
 
-def quality_dir(root: str | os.PathLike[str], release_id: str) -> Path:
-    """Where a release's quality results go: the gate's verdict and Data Docs, the HTML report."""
-    return Path(root) / "quality" / release_id
+def quality_dir(root: str | os.PathLike[str], release_id: str) -> str:
+    """Where a release's quality results go: the gate's verdict and Data Docs, the HTML report (a local path or
+    a storage URI, as the root is)."""
+    return storage.join(root, "quality", release_id)
 
 
 def table_uri(root: str, table: str) -> str:
@@ -83,24 +83,29 @@ def group_index(shard_path: str) -> tuple[str, str]:
     return f"{stem}.shards.arrow", f"{stem}.utterances.arrow"
 
 
-def forget_groups(root: Path, release_folder: Path, shard_paths: list[str]) -> list[str]:
+def _canonical(uri: str | os.PathLike[str]) -> str:
+    """A local path with its links resolved (shards are compared by where they really lie), or the URI."""
+    return os.path.realpath(os.fspath(uri).removeprefix("file://")) if not storage.is_remote(uri) else os.fspath(uri)
+
+
+def forget_groups(root: str | os.PathLike[str], release_folder: str | os.PathLike[str],
+                  shard_paths: list[str]) -> list[str]:
     """Remove the index of each group these shards (paths relative to `release_folder`) belong to, so that the
     next run writes the group again from its segments instead of trusting its files. Shards outside
     `root/shards/` are left alone. The tars stay (another release may point at them) until the rebuild
-    replaces them atomically. Returns the indexes removed, relative to `root`."""
-    root = Path(root).resolve()
+    replaces them atomically. Returns the indexes removed, relative to `root`. Local or on storage."""
+    root = _canonical(root).rstrip("/")
     removed = []
     for path in shard_paths:
-        shard = (Path(release_folder) / path).resolve()
-        if not shard.is_relative_to(root / "shards"):
-            log.warning("shard %s is not under %s: not rebuilt", shard, root / "shards")
+        shard = _canonical(storage.join_relative(release_folder, path))
+        if not shard.startswith(f"{root}/shards/"):
+            log.warning("shard %s is not under %s/shards: not rebuilt", shard, root)
             continue
-        for index in group_index(shard.relative_to(root).as_posix()):
-            target = root / index
-            if target.exists():
-                target.unlink()
+        for index in group_index(shard[len(root) + 1:]):
+            target = storage.join(root, index)
+            if storage.exists(target):
+                storage.delete_file(target)
                 removed.append(index)
-        storage.fsync_dir(shard.parent)
     if removed:
         log.warning("%d damaged shard(s): group indexes removed, the next run rebuilds them: %s",
                     len(shard_paths), ", ".join(removed))

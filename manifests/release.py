@@ -99,16 +99,18 @@ def open_release(path: str | os.PathLike[str]) -> Release:
     return Release(uri, json.loads(storage.read_bytes(info_uri).decode("utf-8")))
 
 
-def output_root_of(release: Release) -> Path:
-    """The local output root a release was made in, whose `shards/` its shard paths point into; a one-line
-    ValueError when the release folder does not lie in one (a copy of the folder alone)."""
+def output_root_of(release: Release) -> str:
+    """The output root a release was made in (a local path or a storage URI), whose `shards/` its shard paths
+    point into; a one-line ValueError when the release folder does not lie in one (a copy of the folder alone)."""
     shards = pc.unique(release.table("shards").column("path")).to_pylist()[:3]
-    missing = [p for p in shards if not (release.path / p).is_file()]
-    if release.path.parent.name == "releases" and not missing:
-        return Path(release.root)
-    example = f" (e.g. {release.path / missing[0]} is missing)" if missing else ""
+    missing = [storage.join_relative(release.uri, p) for p in shards
+               if storage.file_size(storage.join_relative(release.uri, p)) is None]
+    folder = release.uri.rstrip("/").rpartition("/")[0]
+    if folder.rpartition("/")[2] == "releases" and not missing:
+        return release.root
+    example = f" (e.g. {missing[0]} is missing)" if missing else ""
     raise ValueError(
-        f"{release.path} is release {release.id} outside the output root it was made in: its shard paths are "
+        f"{release.uri} is release {release.id} outside the output root it was made in: its shard paths are "
         f"relative to that root's releases/{release.id}/ folder and point into its shards/{example}; give the "
         f"release as OUT/releases/{release.id} (or OUT) of that output root, or copy the output root whole")
 

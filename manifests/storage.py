@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import tempfile
 import uuid
 from typing import IO
@@ -55,9 +56,55 @@ def join(base: str | os.PathLike[str], *parts: str) -> str:
     return "/".join([text, *(p.strip("/") for p in parts)])
 
 
+def join_relative(base: str | os.PathLike[str], rel: str) -> str:
+    """What a relative path (one that may climb with `..`, as a release's shard paths do) names from `base`,
+    normalized: a local path, or a URI of the same scheme."""
+    text = os.fspath(base)
+    if not is_remote(text):
+        return os.path.normpath(os.path.join(text.removeprefix("file://"), rel))
+    scheme, _, path = text.partition("://")
+    return f"{scheme}://{posixpath.normpath(posixpath.join('/' + path, rel)).lstrip('/')}"
+
+
 def exists(uri: str | os.PathLike[str]) -> bool:
     fs, path = resolve(uri)
     return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def file_size(uri: str | os.PathLike[str]) -> int | None:
+    """The size of a file, or None when there is no file of that name (nothing, or a folder)."""
+    fs, path = resolve(uri)
+    info = fs.get_file_info(path)
+    return info.size if info.type == pafs.FileType.File else None
+
+
+def open_input(uri: str | os.PathLike[str]) -> pafs.NativeFile:
+    """A file opened for streaming reads (FileNotFoundError, an OSError, when it is not there)."""
+    fs, path = resolve(uri)
+    return fs.open_input_stream(path)
+
+
+def delete_file(uri: str | os.PathLike[str]) -> None:
+    fs, path = resolve(uri)
+    fs.delete_file(path)
+    if is_local(fs):
+        fsync_dir(os.path.dirname(path))
+
+
+def delete_tree(uri: str | os.PathLike[str]) -> None:
+    """Remove a folder and everything in it (nothing when it is not there)."""
+    fs, path = resolve(uri)
+    if fs.get_file_info(path).type == pafs.FileType.Directory:
+        fs.delete_dir(path)
+
+
+def put_tree(folder: str | os.PathLike[str], uri: str | os.PathLike[str]) -> None:
+    """Copy a local folder's files (a site built on this machine) to `uri`, each written atomically."""
+    for dirpath, _, names in os.walk(folder):
+        for name in sorted(names):
+            local = os.path.join(dirpath, name)
+            with open(local, "rb") as f:
+                write_bytes_atomic(join(uri, os.path.relpath(local, folder).replace(os.sep, "/")), f.read())
 
 
 def list_names(uri: str | os.PathLike[str]) -> list[str]:

@@ -70,7 +70,9 @@ AllowCommandsOpt = Annotated[list[str] | None, typer.Option(
 StrictOpt = Annotated[bool, typer.Option(
     "--strict", help="Fail (exit 1) when a source contributes nothing to the release.")]
 OutOpt = Annotated[str | None, typer.Option("--out", help="Output root (overrides the config's).")]
-ReleaseArg = Annotated[Path, typer.Argument(help="A release folder, or an output root (its latest release).")]
+# a string, not a Path: a release on storage is a URI (s3://bucket/...), which Path would fold to s3:/bucket
+ReleaseArg = Annotated[str, typer.Argument(help="A release folder, or an output root (its latest release): a "
+                                                "local path or a storage URI.")]
 MasterOpt = Annotated[str | None, typer.Option("--master", help="Spark master URL (default local[*]).")]
 
 
@@ -456,7 +458,7 @@ def validate(
 
     made = open_release(release)
     root = None if manifests_only else output_root_of(made)
-    verdict = validate_release(made.path, output_root=root, full=full, manifests_only=manifests_only)
+    verdict = validate_release(made.uri, output_root=root, full=full, manifests_only=manifests_only)
     print_verdict(verdict)
     if not verdict.passed:
         raise typer.Exit(1)
@@ -465,15 +467,15 @@ def validate(
 @app.command("report")
 def report_cmd(
     release: ReleaseArg,
-    html: Annotated[Path | None, typer.Option("--out", help="Where to write the HTML (default: beside the "
-                                                             "release's quality results).")] = None,
+    html: Annotated[str | None, typer.Option("--out", help="Where to write the HTML (default: beside the "
+                                                            "release's quality results).")] = None,
 ) -> None:
     """Write the release's static HTML quality report (opens offline) and print its path."""
     from omnicorpus.manifests.release import open_release
     from omnicorpus.quality.report import write_report
 
     made = open_release(release)
-    out.print(f"report: [bold]{write_report(made.path, html)}[/]")
+    out.print(f"report: [bold]{write_report(made.uri, html)}[/]")
 
 
 @app.command("plan")

@@ -37,19 +37,19 @@ class Published:
     release: Release
     new: bool
     verdict: Verdict
-    report: Path
+    report: Path | str
 
     @property
     def passed(self) -> bool:
         return self.verdict.passed
 
 
-def gate(release_dir: Path, verdict: Verdict | None) -> tuple[Verdict, Path]:
+def gate(release_dir: str | Path, verdict: Verdict | None) -> tuple[Verdict, Path | str]:
     """The verdict of a release (`verdict`, when make_release just validated it; else the gate runs now, on
     the release in its output root) and its HTML report, written beside its quality results."""
     if verdict is None:
         made = open_release(release_dir)
-        verdict = validate_release(made.path, output_root=output_root_of(made))
+        verdict = validate_release(made.uri, output_root=output_root_of(made))
     return verdict, write_report(release_dir, verdict=verdict.as_dict())
 
 
@@ -60,7 +60,7 @@ def publish(cfg: PipelineConfig, spark: SparkSession, listed: Listed | ListedFra
     from omnicorpus.pipelines.run import make_release
 
     release, new, verdict = make_release(cfg, spark, listed)
-    verdict, report = gate(release.path, verdict)
+    verdict, report = gate(release.uri, verdict)
     return Published(release, new, verdict, report)
 
 
@@ -70,5 +70,5 @@ def run_all(cfg: PipelineConfig, spark: SparkSession) -> tuple[RunReport, Publis
     from omnicorpus.pipelines.run import run_pipeline
 
     report = run_pipeline(cfg, spark)
-    verdict, path = gate(report.release.path, report.verdict)
+    verdict, path = gate(report.release.uri, report.verdict)
     return report, Published(report.release, report.new_release, verdict, path)

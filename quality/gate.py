@@ -20,9 +20,10 @@ import os
 
 os.environ["GX_ANALYTICS_ENABLED"] = "false"  # before great_expectations is imported: no usage statistics
 
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
-import shutil  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -41,7 +42,8 @@ from great_expectations.data_context.types.base import (  # noqa: E402
     ProgressBarsConfig,
 )
 
-from omnicorpus.manifests.layout import forget_groups, quality_dir, root_of_release
+from omnicorpus.manifests import storage  # noqa: E402
+from omnicorpus.manifests.layout import forget_groups, quality_dir, root_of_release, table_uri  # noqa: E402
 from omnicorpus.manifests.release import open_release  # noqa: E402
 from omnicorpus.manifests.schema import TABLES  # noqa: E402
 from omnicorpus.quality.scale import UtteranceScope, read_utterances, utterance_scope  # noqa: E402
@@ -78,10 +80,10 @@ class Verdict:
     release: str
     passed: bool
     checks: list[Check]
-    data_docs: Path | None  # Data Docs' index.html
+    data_docs: Path | str | None  # Data Docs' index.html (a URI when the site is on storage)
     seconds: float = 0.0  # wall time of the validation
     tables: dict[str, int] = field(default_factory=dict)  # rows validated per table
-    pages: dict[str, Path] = field(default_factory=dict)  # table -> its Data Docs validation page
+    pages: dict[str, Path | str] = field(default_factory=dict)  # table -> its Data Docs validation page
     damaged_shards: list[str] = field(default_factory=list)  # whose bytes on disk fail (paths as in the release)
     rebuild: list[str] = field(default_factory=list)  # group indexes removed: the next run rebuilds those groups
 
@@ -105,19 +107,24 @@ class Verdict:
         }
 
 
-def default_docs_dir(release_dir: Path, release_id: str, output_root: Path | None = None) -> Path:
+def default_docs_dir(release_dir: str | os.PathLike[str], release_id: str,
+                     output_root: str | os.PathLike[str] | None = None) -> str:
     """`<output root>/quality/<release id>/data_docs` (by default the root the release folder lies in)."""
-    root = output_root if output_root is not None else Path(root_of_release(release_dir))
-    return quality_dir(root, release_id) / "data_docs"
+    root = output_root if output_root is not None else root_of_release(release_dir)
+    return storage.join(quality_dir(root, release_id), "data_docs")
 
 
-def validate_release(release_dir: Path, *, output_root: Path | None = None, docs_dir: Path | None = None,
-                     full: bool = False, manifests_only: bool = False) -> Verdict:
+def validate_release(release_dir: str | os.PathLike[str], *, output_root: str | os.PathLike[str] | None = None,
+                     docs_dir: str | os.PathLike[str] | None = None, full: bool = False,
+                     manifests_only: bool = False) -> Verdict:
     """Validate a release folder's tables, and with `output_root` its stage tables recordings and segments;
     write Data Docs under `docs_dir` and `verdict.json` beside that folder; return the verdict. `full`:
     decode every member of every shard (else of a sample, suites.decode_sample); `manifests_only`: check the
     release's manifests without reading its shard files (nor stage tables). A release of more than
     `quality.scale.WHOLE_UTTERANCES` utterances has the utterances of a sample of its shards checked.
+
+    The release, its output root and the docs folder may be local paths or storage URIs
+    (`manifests.storage`): a remote site is built in a local temporary folder and copied there.
 
     With `output_root`, a shard whose bytes on disk fail (size, SHA-256, a member that does not read or
     decode) has its group's index removed (`manifests.layout.forget_groups`): the index is what lets a run
@@ -125,57 +132,75 @@ def validate_release(release_dir: Path, *, output_root: Path | None = None, docs
     what it should have been, instead of serving the damaged file to every later release."""
     start = time.perf_counter()
     release = open_release(release_dir)
-    release_dir = release.path
-    raw = {name: _read_release_table(release_dir / f"{name}.parquet") for name in RELEASE_TABLES
+    uri = release.uri
+    raw = {name: _read_release_table(storage.join(uri, f"{name}.parquet")) for name in RELEASE_TABLES
            if name != "utterances"}
     scope = utterance_scope(release.info, raw["shards"])
-    raw["utterances"] = _read_release_table(release_dir / "utterances.parquet", scope)
+    raw["utterances"] = _read_release_table(storage.join(uri, "utterances.parquet"), scope)
     if scope.sampled:
         log.warning("release %s: %s are checked", release.id, scope.describe())
-    if output_root is not None and not manifests_only:
-        raw.update({name: _read_stage_table(Path(output_root) / "tables" / name, name) for name in STAGE_TABLES})
-    tables = prepare(raw, release_dir=release_dir, output_root=output_root, full=full, files=not manifests_only,
+    root = os.fspath(output_root) if output_root is not None else None
+    if root is not None and not manifests_only:
+        raw.update({name: _read_stage_table(table_uri(root, name), name) for name in STAGE_TABLES})
+    tables = prepare(raw, release_dir=uri, output_root=root, full=full, files=not manifests_only,
                      sample=scope.shards)
     groups = _groups(raw["shards"] if scope.sampled else raw["utterances"])
     params = SuiteParams.from_release(release.info, rows={"summary": groups}, files=not manifests_only,
                                       sampled=scope.sampled)
 
-    docs_dir = Path(docs_dir) if docs_dir is not None else default_docs_dir(release_dir, release.id, output_root)
-    _clear_site(docs_dir)
-    context = _context(docs_dir)
-    source = context.data_sources.add_pandas(f"release-{release.id}")
-    run_id = RunIdentifier(run_name=f"release-{release.id}")
-    checks: list[Check] = []
-    for name, table in tables.items():
-        suite = context.suites.add(build_suite(name, params))
-        batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole table")
-        definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{release.id}-{name}", data=batch, suite=suite))
-        # rows are reported by their key (and their language, which language_valid does not show)
-        keys = [k for k in dict.fromkeys([*KEYS[name], "language"]) if k in table.column_names]
-        checkpoint = context.checkpoints.add(gx.Checkpoint(
-            name=f"{release.id}-{name}", validation_definitions=[definition],
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES,
-                           "unexpected_index_column_names": keys}))
-        result = checkpoint.run(batch_parameters={"dataframe": to_frame(table)}, run_id=run_id)
-        for validation in result.run_results.values():
-            checks.extend(_check(name, r, table.column_names) for r in validation.results)
-
-    data_docs = _build_docs(context, docs_dir)
-    pages = {name: page for name in tables if data_docs is not None
-             for page in sorted((docs_dir / "validations" / name).rglob("*.html"))[-1:]}
+    docs_uri = os.fspath(docs_dir) if docs_dir is not None else default_docs_dir(uri, release.id, root)
+    checks, data_docs, pages = _validate_with_docs(tables, params, release.id, docs_uri)
     damaged = damaged_shards(tables["shards"])
-    rebuild = forget_groups(Path(output_root), release_dir, damaged) if output_root is not None and damaged else []
+    rebuild = forget_groups(root, uri, damaged) if root is not None and damaged else []
     verdict = Verdict(release=release.id, passed=all(c.success for c in checks), checks=checks,
                       data_docs=data_docs, seconds=time.perf_counter() - start,
                       tables={name: t.num_rows for name, t in tables.items()}, pages=pages,
                       damaged_shards=damaged, rebuild=rebuild)
-    docs_dir.parent.mkdir(parents=True, exist_ok=True)
-    (docs_dir.parent / "verdict.json").write_text(json.dumps(verdict.as_dict(), indent=2, ensure_ascii=False) + "\n",
-                                                  "utf-8")
+    storage.write_bytes_atomic(storage.join(docs_uri.rstrip("/").rpartition("/")[0], "verdict.json"),
+                               (json.dumps(verdict.as_dict(), indent=2, ensure_ascii=False) + "\n").encode())
     log.info("release %s: %s, %d checks, %d failed, %.1f s", release.id, "passed" if verdict.passed else "FAILED",
              len(checks), len(verdict.failures()), verdict.seconds)
     return verdict
+
+
+def _validate_with_docs(tables: dict[str, pa.Table], params: SuiteParams, release_id: str, docs_uri: str
+                        ) -> tuple[list[Check], Path | str | None, dict[str, Path | str]]:
+    """Run each table's checkpoint and build the Data Docs site in `docs_uri`; (checks, index page, each
+    table's validation page). GX writes a site to a local folder only: a remote site is built in a temporary
+    folder, then copied (its pages named by their URIs)."""
+    remote = storage.is_remote(docs_uri)
+    with tempfile.TemporaryDirectory(prefix=".gx-site-") if remote else contextlib.nullcontext(docs_uri) as folder:
+        site = Path(folder)
+        _clear_site(docs_uri)
+        context = _context(site)
+        source = context.data_sources.add_pandas(f"release-{release_id}")
+        run_id = RunIdentifier(run_name=f"release-{release_id}")
+        checks: list[Check] = []
+        for name, table in tables.items():
+            suite = context.suites.add(build_suite(name, params))
+            batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole table")
+            definition = context.validation_definitions.add(
+                gx.ValidationDefinition(name=f"{release_id}-{name}", data=batch, suite=suite))
+            # rows are reported by their key (and their language, which language_valid does not show)
+            keys = [k for k in dict.fromkeys([*KEYS[name], "language"]) if k in table.column_names]
+            checkpoint = context.checkpoints.add(gx.Checkpoint(
+                name=f"{release_id}-{name}", validation_definitions=[definition],
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES,
+                               "unexpected_index_column_names": keys}))
+            result = checkpoint.run(batch_parameters={"dataframe": to_frame(table)}, run_id=run_id)
+            for validation in result.run_results.values():
+                checks.extend(_check(name, r, table.column_names) for r in validation.results)
+        index = _build_docs(context, site)
+        pages: dict[str, Path] = {name: page for name in tables if index is not None
+                                  for page in sorted((site / "validations" / name).rglob("*.html"))[-1:]}
+        if not remote:
+            return checks, index, dict(pages)
+        storage.put_tree(site, docs_uri)
+
+        def moved(page: Path) -> str:
+            return storage.join(docs_uri, page.relative_to(site).as_posix())
+
+        return checks, moved(index) if index is not None else None, {t: moved(p) for t, p in pages.items()}
 
 
 def damaged_shards(shards: pa.Table) -> list[str]:
@@ -198,24 +223,28 @@ def damaged_shards(shards: pa.Table) -> list[str]:
 # --- reading --------------------------------------------------------------------------------------------
 
 
-def _read_release_table(path: Path, scope: UtteranceScope | None = None) -> pa.Table:
+def _read_release_table(uri: str, scope: UtteranceScope | None = None) -> pa.Table:
     """A release table as written (the utterances: those of `scope`); a missing file reads as a table without
     columns (its checks fail)."""
-    if not path.exists():
-        log.warning("%s is missing", path)
+    if not storage.exists(uri):
+        log.warning("%s is missing", uri)
         return pa.table({})
-    return read_utterances(path, scope) if scope is not None else pq.read_table(path)
+    if scope is not None:
+        return read_utterances(uri, scope)
+    fs, path = storage.resolve(uri)
+    return pq.read_table(path, filesystem=fs)
 
 
-def _read_stage_table(path: Path, name: str) -> pa.Table:
+def _read_stage_table(uri: str, name: str) -> pa.Table:
     """A stage table's hive-partitioned folder (partitions corpus, language, typed as the contract says)."""
-    if not path.exists():
-        log.warning("%s is missing", path)
+    if not storage.exists(uri):
+        log.warning("%s is missing", uri)
         return pa.table({})
     schema = TABLES[name]
     partitioning = ds.HivePartitioning.discover(
         null_fallback=_HIVE_NULL, schema=pa.schema([schema.field("corpus"), schema.field("language")]))
-    return ds.dataset(path, format="parquet", partitioning=partitioning,
+    fs, path = storage.resolve(uri)
+    return ds.dataset(path, filesystem=fs, format="parquet", partitioning=partitioning,
                       ignore_prefixes=[".", "_"]).to_table()
 
 
@@ -246,10 +275,11 @@ def _context(docs_dir: Path) -> Any:
     return gx.get_context(mode="ephemeral", project_config=config)
 
 
-def _clear_site(docs_dir: Path) -> None:
+def _clear_site(docs_uri: str) -> None:
     """Remove an earlier Data Docs site in this folder, so the site shows this validation only."""
-    if (docs_dir / "index.html").is_file() and (docs_dir / "static").is_dir():
-        shutil.rmtree(docs_dir)
+    if storage.file_size(storage.join(docs_uri, "index.html")) is not None \
+            and storage.exists(storage.join(docs_uri, "static")):
+        storage.delete_tree(docs_uri)
 
 
 def _build_docs(context: Any, docs_dir: Path) -> Path | None:

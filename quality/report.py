@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from omnicorpus.manifests import storage
 from omnicorpus.manifests.layout import quality_dir
 from omnicorpus.manifests.release import Release, open_release
 from omnicorpus.model.sampling import Betas
@@ -37,31 +38,36 @@ DEFAULT_BETAS: tuple[tuple[float, float], ...] = ((1.0, 1.0), (0.5, 0.5), (0.5, 
 SECTIONS: tuple[tuple[str, str], ...] = tuple((section.id, section.title) for section in PAGE_SECTIONS)
 
 
-def default_report_path(release: Release) -> Path:
-    """`<output root>/quality/<release id>/report.html`."""
-    return quality_dir(release.root, release.id) / "report.html"
+def default_report_path(release: Release) -> str:
+    """`<output root>/quality/<release id>/report.html` (a local path or a storage URI, as the root is)."""
+    return storage.join(quality_dir(release.root, release.id), "report.html")
 
 
 def write_report(release_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, *,
-                 betas: Sequence[tuple[float, float]] = DEFAULT_BETAS, verdict: Any = None) -> Path:
+                 betas: Sequence[tuple[float, float]] = DEFAULT_BETAS, verdict: Any = None) -> Path | str:
     """Write the HTML report of a release (a release folder, or an output root: its latest release).
 
     `betas` are the (beta_corpus, beta_language) pairs the sampling section shows; `verdict` is the quality
     gate's result when there is one: a `quality.gate.Verdict`, its `as_dict()`, or {"passed": bool, "checks":
     [{"name", "passed", "detail"}, ...]} (see `quality.report_overview.verdict_html`). Returns the path written
-    (atomically: temp file, then rename).
+    (atomically: temp file, then rename), or the URI when the output root is on storage.
     """
     if verdict is not None and not isinstance(verdict, dict) and hasattr(verdict, "as_dict"):
         verdict = verdict.as_dict()  # a quality.gate.Verdict
     release = open_release(release_dir)
     text = render_report(release, betas=betas, verdict=verdict)
-    path = Path(out) if out is not None else default_report_path(release)
+    target = os.fspath(out) if out is not None else default_report_path(release)
+    data = text.encode("utf-8", errors="backslashreplace")
+    if storage.is_remote(target):
+        storage.write_bytes_atomic(target, data)
+        return target
+    path = Path(target.removeprefix("file://"))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html.tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8", errors="backslashreplace"))
-        os.chmod(tmp, 0o644)
+            fh.write(data)
+        os.chmod(tmp, 0o644)  # readable by whoever serves the quality folder, as the rest of it
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

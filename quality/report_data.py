@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 import pycountry
 
+from omnicorpus.manifests import storage
 from omnicorpus.manifests.config import FilterParams
 from omnicorpus.manifests.languages import language_name
 from omnicorpus.manifests.release import Release
@@ -97,7 +98,7 @@ def _with_lang(frame: pl.DataFrame) -> pl.DataFrame:
 def load_report_data(release: Release, betas: Sequence[Betas], verdict: dict | None) -> ReportData:
     scope = utterance_scope(release.info, release.table("shards").select(["path", "sha256"]))
     table = release.table("utterances") if not scope.sampled else conform(
-        read_utterances(release.path / "utterances.parquet", scope), UTTERANCES)
+        read_utterances(storage.join(release.uri, "utterances.parquet"), scope), UTTERANCES)
     utterances = _with_lang(as_frame(table)).with_columns(
         (pl.col("text").is_not_null() & (pl.col("text").str.len_chars() > 0)).alias("labelled"))
     summary = _with_lang(as_frame(release.table("summary")))

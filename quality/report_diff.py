@@ -7,6 +7,7 @@ import math
 
 import polars as pl
 
+from omnicorpus.manifests import storage
 from omnicorpus.manifests.release import open_release
 from omnicorpus.quality.formatting import escape, fmt_hours, format_number
 from omnicorpus.quality.page import NA, Col, Html, sortable_table
@@ -17,8 +18,8 @@ def diff_section(data: ReportData) -> str:
     parent_id = data.info.get("parent")
     if not parent_id:
         return '<p class="muted">No parent release: this is the first release, so there is nothing to compare.</p>'
-    parent_dir = data.release.path.parent / str(parent_id)
-    if not (parent_dir / "release.json").exists():
+    parent_dir = storage.join(data.release.uri.rstrip("/").rpartition("/")[0], str(parent_id))  # its sibling
+    if not storage.exists(storage.join(parent_dir, "release.json")):
         data.notes.append(f"The parent release <code>{escape(parent_id)}</code> is not next to this one; no diff.")
         return (f'<p class="muted">The parent release <code>{escape(parent_id)}</code> was not found next to this '
                 "one, so there is no diff.</p>")

@@ -11,14 +11,16 @@ for different content), read with a filter on the shard column that Parquet's ro
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from omnicorpus.manifests import storage
 
 #: A release with more utterances than this (release.json `counts.utterances`) is read through a sample.
 WHOLE_UTTERANCES = 5_000_000
@@ -59,9 +61,11 @@ def utterance_scope(info: dict[str, Any], shards: pa.Table) -> UtteranceScope:
     return UtteranceScope(utterance_sample(shards.column("path").to_pylist(), digests), shards.num_rows)
 
 
-def read_utterances(path: Path, scope: UtteranceScope, columns: list[str] | None = None) -> pa.Table:
-    """utterances.parquet as written, whole or the rows of the scope's shards."""
+def read_utterances(uri: str | os.PathLike[str], scope: UtteranceScope, columns: list[str] | None = None
+                    ) -> pa.Table:
+    """utterances.parquet as written (a local path or a storage URI), whole or the rows of the scope's shards."""
+    fs, path = storage.resolve(uri)
     if scope.shards is None:
-        return pq.read_table(path, columns=columns)
+        return pq.read_table(path, columns=columns, filesystem=fs)
     wanted = pa.array(sorted(scope.shards), pa.string())
-    return pq.read_table(path, columns=columns, filters=pc.field("shard").isin(wanted))
+    return pq.read_table(path, columns=columns, filters=pc.field("shard").isin(wanted), filesystem=fs)

@@ -49,7 +49,6 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 os.environ["GX_ANALYTICS_ENABLED"] = "false"  # before great_expectations is imported: no usage statistics
@@ -61,6 +60,7 @@ import polars as pl  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import soundfile as sf  # noqa: E402
 
+from omnicorpus.manifests import storage  # noqa: E402
 from omnicorpus.manifests.config import FilterParams, IngestParams  # noqa: E402
 from omnicorpus.manifests.languages import UNDETERMINED, is_language  # noqa: E402
 from omnicorpus.manifests.schema import SAMPLE_RATE, SPLITS, TABLES, Reason, Stage  # noqa: E402
@@ -387,7 +387,7 @@ class _HashingReader(io.RawIOBase):
         return True
 
     def read(self, n: int = -1) -> bytes:
-        data = self.f.read(n)
+        data = self.f.read(n if n >= 0 else None)  # pyarrow's streams take None for "to the end"
         self.sha.update(data)
         self.size += len(data)
         return data
@@ -422,13 +422,15 @@ def _decodes(data: bytes, frames: int) -> bool:
     return bool(decoded.shape[0] == frames)
 
 
-def inspect_shard(path: Path, decode: bool = False) -> dict[str, Any]:
-    """Size, SHA-256, .flac members and whether every one is 16 kHz mono, reading the tar once; with `decode`,
-    whether every member decodes whole."""
+def inspect_shard(path: str | None, decode: bool = False) -> dict[str, Any]:
+    """Size, SHA-256, .flac members and whether every one is 16 kHz mono, reading the tar (a local path or a
+    storage URI) once; with `decode`, whether every member decodes whole."""
     out: dict[str, Any] = {"bytes_on_disk": None, "sha256_on_disk": None, "all_16k_mono": False,
                            "flac_members": None, "flacs_decode": False if decode else None}
+    if path is None:
+        return out
     try:
-        f = open(path, "rb")  # noqa: SIM115
+        f = storage.open_input(path)
     except OSError:
         return out
     with f:
@@ -456,21 +458,22 @@ def inspect_shard(path: Path, decode: bool = False) -> dict[str, Any]:
     return out
 
 
-def _shard_columns(shards: pl.DataFrame, release_dir: Path, full: bool = False) -> pl.DataFrame:
+def _shard_columns(shards: pl.DataFrame, release_dir: str, full: bool = False) -> pl.DataFrame:
     paths = shards.get_column("path").to_list()
     sample = decode_sample(shards, full)
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        rows = list(pool.map(lambda p: inspect_shard(release_dir / p, p in sample) if p is not None
-                             else inspect_shard(Path()), paths))
+        rows = list(pool.map(lambda p: inspect_shard(storage.join_relative(release_dir, p) if p is not None
+                                                     else None, p in sample), paths))
     return pl.DataFrame(rows, schema={"bytes_on_disk": pl.Int64, "sha256_on_disk": pl.String,
                                       "all_16k_mono": pl.Boolean, "flac_members": pl.Int64,
                                       "flacs_decode": pl.Boolean})
 
 
-def _flac_in_pack(df: pl.DataFrame, root: Path) -> pl.Series:
+def _flac_in_pack(df: pl.DataFrame, root: str) -> pl.Series:
     sizes: dict[str, int] = {}
     for pack in df["flac_pack"].drop_nulls().unique().to_list():
-        sizes[pack] = (root / pack).stat().st_size if (root / pack).is_file() else -1
+        size = storage.file_size(storage.join(root, pack))
+        sizes[pack] = -1 if size is None else size
     ends = df.select(pl.col("flac_offset") + pl.col("flac_bytes")).to_series().to_list()
     return pl.Series([p is None or (e is not None and 0 < e <= sizes[p])
                       for p, e in zip(df["flac_pack"].to_list(), ends, strict=True)], dtype=pl.Boolean)
@@ -488,16 +491,17 @@ def _derive(table: str, df: pl.DataFrame, ctx: _Context) -> dict[str, pl.Series]
     empty = pl.DataFrame()
     utts = ctx.frames.get("utterances", empty)
     if table == "recordings":
-        root = ctx.output_root or Path()
+        root = ctx.output_root or "."
         makers["samples_error"] = lambda: df.select(
             (pl.col("seconds") * SAMPLE_RATE - pl.col("num_samples")).abs()).to_series()
         makers["audio_exists"] = lambda: pl.Series(
-            [p is not None and (root / p).is_file() for p in df["audio_path"].to_list()], dtype=pl.Boolean)
+            [p is not None and storage.file_size(storage.join(root, p)) is not None
+             for p in df["audio_path"].to_list()], dtype=pl.Boolean)
     elif table == "segments":
         makers["text_nonempty"] = lambda: _text_nonempty(df["text"], df["labelled"])
         recordings = ctx.frames.get("recordings", empty)
         makers["recording_known"] = lambda: df["recording_id"].is_in(recordings["recording_id"])
-        makers["flac_in_pack"] = lambda: _flac_in_pack(df, ctx.output_root or Path())
+        makers["flac_in_pack"] = lambda: _flac_in_pack(df, ctx.output_root or ".")
     elif table == "utterances":
         makers["text_nonempty"] = lambda: _text_nonempty(df["text"], df["raw_text"].is_not_null())
         makers["span_splits"] = lambda: df.select(
@@ -553,21 +557,22 @@ def _derive(table: str, df: pl.DataFrame, ctx: _Context) -> dict[str, pl.Series]
 
 @dataclass
 class _Context:
-    release_dir: Path
-    output_root: Path | None
+    release_dir: str  # a local path or a storage URI, as the output root
+    output_root: str | None
     frames: dict[str, pl.DataFrame]
     full: bool = False  # decode every shard's members, not a sample
     files: bool = True  # read the shards' files
     sample: frozenset[str] | None = None  # the shards whose utterances were read (None: all)
 
 
-def prepare(tables: Mapping[str, pa.Table], *, release_dir: Path, output_root: Path | None = None,
+def prepare(tables: Mapping[str, pa.Table], *, release_dir: str | os.PathLike[str],
+            output_root: str | os.PathLike[str] | None = None,
             full: bool = False, files: bool = True, sample: frozenset[str] | None = None) -> dict[str, pa.Table]:
     """Each table as read (contract columns untouched) with its check columns appended; `full`: decode the
     members of every shard, not of a sample; `files` False: do not read the shards' files; `sample`: the
     utterances are those of these shards only (quality.scale)."""
     frames = {name: pl.DataFrame(_plain(t)) for name, t in tables.items()}
-    ctx = _Context(Path(release_dir), Path(output_root) if output_root is not None else None, frames, full,
+    ctx = _Context(os.fspath(release_dir), os.fspath(output_root) if output_root is not None else None, frames, full,
                    files, sample)
     out = {}
     for name, table in tables.items():

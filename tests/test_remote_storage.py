@@ -4,7 +4,9 @@ the local disk, and a local release named by a `file://` URI is the same release
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 
 import pyarrow.compute as pc
 import pytest
@@ -67,3 +69,59 @@ def test_a_file_uri_names_the_same_local_release(local_release):
     by_uri = open_release(f"file://{local_release.path}")
     assert by_uri.path == local_release.path and by_uri.info == local_release.info
     assert by_uri.root == str(local_release.path.parent.parent)
+
+
+def _copy_to_memory(local_root: Path) -> str:
+    """The output root copied whole (but its quality results) onto fsspec's in-memory filesystem."""
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    root = f"memory://omnicorpus-{uuid.uuid4().hex}/out"
+    for path in sorted(local_root.rglob("*")):
+        rel = path.relative_to(local_root).as_posix()
+        if path.is_file() and not rel.startswith("quality/"):
+            memory.pipe(storage.resolve(storage.join(root, rel))[1], path.read_bytes())
+    return root
+
+
+def _checks(verdict):
+    return [(c.table, c.expectation, c.column, c.success, c.detail) for c in verdict.checks]
+
+
+def test_the_gate_and_the_report_read_an_output_root_on_another_filesystem(pipeline_run, tmp_path):
+    """The gate (every check, the shard files' bytes included) and the report give on a copy of the output
+    root on a second filesystem what they give on the local disk; their results are written there."""
+    from omnicorpus.manifests.layout import group_index
+    from omnicorpus.manifests.release import output_root_of
+    from omnicorpus.quality.gate import validate_release
+    from omnicorpus.quality.report import write_report
+
+    cfg, report = pipeline_run
+    local = validate_release(report.release.path, output_root=cfg.output, docs_dir=tmp_path / "docs")
+    root = _copy_to_memory(Path(cfg.output))
+
+    release = open_release(root)
+    assert release.uri == f"{root}/releases/{report.release.id}" and output_root_of(release) == root
+    verdict = validate_release(release.uri, output_root=output_root_of(release))
+    assert verdict.passed and _checks(verdict) == _checks(local) and verdict.tables == local.tables
+    quality = f"{root}/quality/{release.id}"
+    assert verdict.data_docs == f"{quality}/data_docs/index.html" and storage.exists(verdict.data_docs)
+    assert set(verdict.pages) == set(local.pages) and all(storage.exists(p) for p in verdict.pages.values())
+    assert json.loads(storage.read_bytes(f"{quality}/verdict.json"))["checks"] == len(local.checks)
+
+    html = write_report(release.uri, verdict=verdict)
+    assert html == f"{quality}/report.html"
+    local_html = write_report(report.release.path, tmp_path / "report.html", verdict=local)
+    assert storage.read_bytes(html) == local_html.read_bytes()
+
+    # a shard rotted on that filesystem fails the gate there, and its group is forgotten there only
+    shard = sorted(pc.unique(release.table("shards").column("path")).to_pylist())[0]
+    shard_uri = storage.join_relative(release.uri, shard)
+    data = bytearray(storage.read_bytes(shard_uri))
+    data[len(data) // 2] ^= 0xFF
+    storage.write_bytes_atomic(shard_uri, bytes(data))
+    rotted = validate_release(release.uri, output_root=root)
+    assert not rotted.passed and rotted.damaged_shards == [shard]
+    index = group_index(shard_uri[len(root) + 1:])[0]
+    assert rotted.rebuild == sorted(group_index(shard_uri[len(root) + 1:]))
+    assert not storage.exists(storage.join(root, index)) and (Path(cfg.output) / index).is_file()
