@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from omnicorpus.model.reader import ShardCache, fetch_batch
+from omnicorpus.model.reader import ShardCache, fetch_batch, fetch_context
 from omnicorpus.model.sampler import (
     LoaderConfig,
     TrainIndex,
@@ -69,8 +69,10 @@ class TrainStream(IterableDataset):
                            self.step_in_epoch, self.states.get(logical))
         cache = ShardCache(self.cfg.max_open_shards // self.workers)
         try:
-            for rows, marker in plan:
+            for rows, context, marker in plan:
                 batch = fetch_batch(self.index.utts, rows, cache, self.vocab)
+                if context is not None:
+                    batch.update(fetch_context(self.index.utts, context, cache, self.vocab))
                 batch["loader"] = marker
                 yield batch
         finally:

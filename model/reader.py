@@ -115,3 +115,13 @@ def fetch_batch(utts: Utterances, rows: Sequence[int] | np.ndarray, cache: Shard
     return collate([audio[r] for r in rs], [vocab.encode(t) if vocab is not None else [] for t in texts],
                    keys=[utts.key(r) for r in rs], languages=[utts.language(r) for r in rs],
                    corpora=[utts.corpus(r) for r in rs], texts=texts)
+
+
+def fetch_context(utts: Utterances, context: np.ndarray, cache: ShardCache, vocab: Vocab | None) -> dict[str, Any]:
+    """The context examples of a batch (`context`: [targets, slots] utterance rows, `model.sampler.draw_context`)
+    as `context_*` entries: audio and targets of the targets' examples flattened target by target (rows
+    b * slots ... b * slots + slots - 1 are target b's), and the number of slots."""
+    examples = fetch_batch(utts, context.reshape(-1), cache, vocab)
+    return {"context_audio": examples["audio"], "context_audio_lengths": examples["audio_lengths"],
+            "context_targets": examples["targets"], "context_target_lengths": examples["target_lengths"],
+            "context_keys": examples["keys"], "context_texts": examples["texts"], "context_slots": context.shape[1]}

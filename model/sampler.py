@@ -36,7 +36,7 @@ import json
 import os
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -67,6 +67,9 @@ class LoaderConfig:
     languages: tuple[str, ...] | None = None  # train on these languages only (None: all)
     labelled_only: bool = True  # False: every segment, with a transcript or not (self-supervised training)
     seed: int = 0
+    # in-context training (LLM-ASR zero-shot): slots of context examples per target, each target drawing
+    # 1..context_examples of them from its own language (`draw_context`); 0: none
+    context_examples: int = 0
 
     def __post_init__(self) -> None:
         if self.languages is not None:
@@ -75,6 +78,8 @@ class LoaderConfig:
             raise ValueError("max_seconds_per_batch, batches_per_epoch and buffer_size must be positive")
         if self.max_open_shards < 1:
             raise ValueError("max_open_shards must be at least 1")
+        if self.context_examples < 0:
+            raise ValueError("context_examples is 0 (none) or more")
 
     @property
     def longest(self) -> float:
@@ -156,6 +161,8 @@ class TrainIndex:
     utts: Utterances
     partition_of_row: np.ndarray
     partition_shards: list[np.ndarray]  # shard ids of each partition, sorted
+    split: str = "train"
+    _language_partitions: dict[str, tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False)
 
     def shard_rows(self, shard: int) -> np.ndarray:
         """The utterance rows of a shard, in key order."""
@@ -185,11 +192,64 @@ class TrainIndex:
             utts=table,
             partition_of_row=part,
             partition_shards=[order[bounds[p]:bounds[p + 1]] for p in range(len(plan))],
+            split=cfg.split,
         )
 
     @property
     def num_partitions(self) -> int:
         return len(self.plan)
+
+    def language_partitions(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per language, its partitions and their draw probabilities within it (the sampler's, renormalized):
+        where the context examples of a target of that language are drawn from."""
+        if self._language_partitions is None:
+            out = {}
+            p = self.plan["draw_probability"].to_numpy()
+            for language, idx in self.plan.with_row_index("_i").group_by("language", maintain_order=True).agg(
+                    pl.col("_i")).iter_rows():
+                parts = np.asarray(idx, dtype=np.int64)
+                out[language] = (parts, p[parts] / p[parts].sum())
+            self._language_partitions = out
+        return self._language_partitions
+
+    def partition_row(self, partition: int, u: float) -> int:
+        """The utterance row at fraction `u` (in [0, 1)) of a partition's rows, in (shard, key) order, found
+        through its shards' row counts (no list of the partition's rows is made)."""
+        shards = self.partition_shards[partition]
+        counts = np.cumsum(self.utts.shard_start[shards + 1] - self.utts.shard_start[shards])
+        k = min(int(u * counts[-1]), int(counts[-1]) - 1)
+        i = int(np.searchsorted(counts, k, "right"))
+        return int(self.utts.shard_start[shards[i]] + k - (counts[i - 1] if i else 0))
+
+    def partition_size(self, partition: int) -> int:
+        shards = self.partition_shards[partition]
+        return int((self.utts.shard_start[shards + 1] - self.utts.shard_start[shards]).sum())
+
+
+def draw_context(pool: TrainIndex, languages: Sequence[str], slots: int, rng: np.random.Generator,
+                 exclude: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    """[len(languages), slots] rows of `pool`: the context examples of targets of these languages, drawn as
+    the zero-shot recipe trains (omnilingual-facts: N slots filled by 1..N examples of the language). Per
+    target: how many (uniform in 1..slots), then each example's partition among its language's by the
+    sampler's probabilities and an utterance of it uniformly; the examples repeat in order to fill the slots.
+    `exclude`: each target's own row in the pool (training), never its own example while its partition has
+    another."""
+    out = np.empty((len(languages), slots), dtype=np.int64)
+    partitions = pool.language_partitions()
+    for i, language in enumerate(languages):
+        if language not in partitions:
+            raise ValueError(f"no {pool.split} utterances of {language} to draw context examples from")
+        parts, p = partitions[language]
+        n = int(rng.integers(1, slots + 1))
+        chosen = []
+        for part, u in zip(rng.choice(parts, size=n, p=p), rng.random(n), strict=True):
+            size = pool.partition_size(int(part))
+            pick = pool.partition_row(int(part), u)
+            if exclude is not None and pick == exclude[i] and size > 1:  # take the partition's next row
+                pick = pool.partition_row(int(part), ((int(u * size) + 1) % size + 0.5) / size)
+            chosen.append(pick)
+        out[i] = np.resize(np.asarray(chosen, dtype=np.int64), slots)
+    return out
 
 
 @dataclass
@@ -226,14 +286,22 @@ class SlotPlanner:
         self.first_stream = np.cumsum([0] + [len(s) for s in self.streams])[:-1]
         self.cum_weights = [np.cumsum([len(s.rows) for s in streams], dtype=np.float64) for streams in self.streams]
         self.rng = np.random.default_rng([cfg.seed, slot])
+        # the context examples' draws have a generator of their own: the targets drawn are the same with and
+        # without in-context training
+        self.context_rng = np.random.default_rng([cfg.seed, slot, 1]) if cfg.context_examples else None
         self.positions = np.zeros(len(flat), dtype=np.int64)
 
     def state(self) -> dict[str, Any]:
-        return {"rng": self.rng.bit_generator.state, "positions": self.positions.copy()}
+        state = {"rng": self.rng.bit_generator.state, "positions": self.positions.copy()}
+        if self.context_rng is not None:
+            state["context_rng"] = self.context_rng.bit_generator.state
+        return state
 
     def load(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]
         self.positions = np.asarray(state["positions"], dtype=np.int64).copy()
+        if self.context_rng is not None:
+            self.context_rng.bit_generator.state = state["context_rng"]
 
     def draw_rows(self, n: int) -> np.ndarray:
         """n utterance rows: partition by draw_probability, stream with replacement, then its next row."""
@@ -280,8 +348,8 @@ class WorkerState:
 
     def state_dict(self) -> dict[str, Any]:
         """Plain values: the RNG state is already a dict of ints, the positions become a list."""
-        snap = None if self.snapshot is None else {"rng": self.snapshot["rng"],
-                                                   "positions": [int(x) for x in self.snapshot["positions"]]}
+        snap = None if self.snapshot is None else {
+            **self.snapshot, "positions": [int(x) for x in self.snapshot["positions"]]}
         return {"snapshot": snap, "emitted": self.emitted}
 
 
@@ -292,25 +360,36 @@ class BatchPlanner:
                  state: WorkerState | None = None) -> None:
         self.planner = SlotPlanner(index, cfg, slot, num_slots)
         self.buffer: list[np.ndarray] = []
+        self.contexts: list[np.ndarray | None] = []
         self.snapshot: dict[str, Any] | None = None
         self.emitted = 0
         if state is not None and state.snapshot is not None:
             self.planner.load(state.snapshot)
             self.snapshot = self.planner.state()
-            self.buffer = self.planner.plan_buffer()
+            self._plan()
             self.emitted = state.emitted
 
-    def next(self) -> tuple[np.ndarray, dict[str, Any] | None, int]:
-        """(rows of the next batch, the buffer's start state when this is its first batch, index in buffer)."""
+    def _plan(self) -> None:
+        """The next buffer and, for in-context training, its contexts (a buffer re-planned from its start state
+        has the same contexts)."""
+        self.buffer = self.planner.plan_buffer()
+        index, rng = self.planner.index, self.planner.context_rng
+        self.contexts = [None if rng is None else draw_context(
+            index, [index.utts.language(int(r)) for r in rows], self.planner.cfg.context_examples, rng, exclude=rows)
+            for rows in self.buffer]
+
+    def next(self) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any] | None, int]:
+        """(rows of the next batch, their context rows [rows, slots] or None, the buffer's start state when
+        this is its first batch, index in buffer)."""
         fresh = None
         if self.emitted >= len(self.buffer):
             self.snapshot = self.planner.state()
-            self.buffer = self.planner.plan_buffer()
+            self._plan()
             self.emitted = 0
             fresh = self.snapshot
-        rows = self.buffer[self.emitted]
+        rows, context = self.buffer[self.emitted], self.contexts[self.emitted]
         self.emitted += 1
-        return rows, fresh, self.emitted
+        return rows, context, fresh, self.emitted
 
 
 def worker_batches(batches_per_epoch: int, step_in_epoch: int, logical: int, workers: int) -> int:
@@ -320,14 +399,16 @@ def worker_batches(batches_per_epoch: int, step_in_epoch: int, logical: int, wor
 
 
 def worker_plan(index: TrainIndex, cfg: LoaderConfig, rank: int, world_size: int, workers: int, logical: int,
-                step_in_epoch: int, state: WorkerState | None) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
-    """The rest of the epoch of logical worker `logical` (of `workers`) on `rank`: each batch's rows and the
-    marker that travels with it back to the process holding the TrainSampler (`TrainSampler.record`)."""
+                step_in_epoch: int, state: WorkerState | None
+                ) -> Iterator[tuple[np.ndarray, np.ndarray | None, dict[str, Any]]]:
+    """The rest of the epoch of logical worker `logical` (of `workers`) on `rank`: each batch's rows, its
+    context rows (in-context training) and the marker that travels with it back to the process holding the
+    TrainSampler (`TrainSampler.record`)."""
     count = worker_batches(cfg.batches_per_epoch, step_in_epoch, logical, workers)
     planner = BatchPlanner(index, cfg, rank * workers + logical, world_size * workers, state)
     for _ in range(count):
-        rows, fresh, emitted = planner.next()
-        yield rows, {"worker": logical, "snapshot": fresh, "emitted": emitted}
+        rows, context, fresh, emitted = planner.next()
+        yield rows, context, {"worker": logical, "snapshot": fresh, "emitted": emitted}
 
 
 class TrainSampler:
@@ -371,7 +452,10 @@ class TrainSampler:
                 "layout": self.layout(), "config": self._config_json(), "workers": workers}
 
     def _config_json(self) -> dict[str, Any]:
-        return json.loads(json.dumps(asdict(self.cfg)))
+        config = json.loads(json.dumps(asdict(self.cfg)))
+        if not config["context_examples"]:  # as state dicts from before in-context training have it
+            del config["context_examples"]
+        return config
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume where `state` was taken. With another rank layout or loader config the plan cannot be

@@ -195,3 +195,42 @@ def test_eval_loader_reads_each_dev_utterance_once_in_order(release, vocab):
             assert padded <= 15.0 or len(b["keys"]) == 1
         seen += keys
     assert Counter(seen) == Counter(utts["key"].to_list())
+
+
+def test_context_examples_are_drawn_from_the_targets_language_and_resume_exactly(release, vocab):
+    """In-context training: each target gets `context_examples` slots holding 1..N examples of its own
+    language (never itself where its partition has another), read as audio and text; the plan with contexts
+    resumes to the same batches, and a plan without them is the plan it was before."""
+    cfg = LoaderConfig(max_seconds_per_batch=20.0, batches_per_epoch=6, buffer_size=16, seed=3, context_examples=4)
+    loader = TrainLoader(release, vocab, cfg)
+    index = loader.index
+    counts = Counter()
+    for batch in take(loader, 6):
+        slots = batch["context_slots"]
+        assert slots == 4 and len(batch["context_keys"]) == 4 * len(batch["keys"])
+        assert batch["context_audio"].shape[0] == 4 * len(batch["keys"])
+        for b, (key, language) in enumerate(zip(batch["keys"], batch["languages"], strict=True)):
+            examples = batch["context_keys"][b * slots:(b + 1) * slots]
+            rows = [int(np.flatnonzero(np.asarray(index.utts.key_column.to_pylist()) == k)[0]) for k in examples]
+            assert {index.utts.language(r) for r in rows} == {language}
+            same_partition = index.partition_size(int(index.partition_of_row[rows[0]]))
+            assert key not in examples or same_partition == 1
+            counts[len(set(examples))] += 1
+            texts = batch["context_texts"][b * slots:(b + 1) * slots]
+            lengths = batch["context_target_lengths"][b * slots:(b + 1) * slots].tolist()
+            assert lengths == [len(vocab.encode(t)) for t in texts]
+    assert len(counts) > 1, "targets draw different numbers of examples"
+
+    first = TrainLoader(release, vocab, cfg)
+    take(first, 4)
+    state = json.loads(json.dumps(first.state_dict()))
+    expected = take(first, 5)
+    again = TrainLoader(release, vocab, cfg)
+    again.load_state_dict(state)
+    assert [b["context_keys"] for b in take(again, 5)] == [b["context_keys"] for b in expected]
+
+    plain = LoaderConfig(max_seconds_per_batch=20.0, batches_per_epoch=6, buffer_size=16, seed=3)
+    without = take(TrainLoader(release, vocab, plain), 6)
+    assert [b["keys"] for b in without] == [b["keys"] for b in take(TrainLoader(release, vocab, cfg), 6)]
+    assert "context_audio" not in without[0]
+    assert "context_examples" not in TrainLoader(release, vocab, plain).state_dict()["config"]
