@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
@@ -34,6 +35,7 @@ from omnicorpus.model.sampler import (
     TrainSampler,
     Utterances,
     WorkerState,
+    draw_context,
     eval_batches,
     split_utterances,
     worker_plan,
@@ -131,12 +133,17 @@ class EvalLoader:
     """The labelled utterances of `split` (every one with `labelled_only=False`) in manifest order, cut into
     consecutive batches of at most `max_seconds_per_batch` padded seconds (an utterance longer than that goes
     alone); rank r of R takes utterances r, r + R, ... (so every utterance is scored exactly once over all
-    ranks)."""
+    ranks).
+
+    `context` (pool, slots): each batch also carries `slots` context examples per utterance drawn from the
+    pool (a TrainIndex of training utterances; `model.sampler.draw_context`, never the utterance itself), the
+    same examples on every pass (an RNG seeded by `seed` and the batch's number)."""
 
     def __init__(self, release_dir: str | os.PathLike[str], vocab: Vocab | None, split: str | Sequence[str] = "dev", *,
                  max_seconds_per_batch: float = 200.0, rank: int | None = None, world_size: int | None = None,
                  max_open_shards: int = 8, max_utterances: int | None = None,
-                 languages: Sequence[str] | None = None, labelled_only: bool = True) -> None:
+                 languages: Sequence[str] | None = None, labelled_only: bool = True,
+                 context: tuple[TrainIndex, int] | None = None, seed: int = 0) -> None:
         if rank is None or world_size is None:
             rank, world_size = _dist_layout()
         utts = split_utterances(release_dir, split, languages, labelled_only)
@@ -146,6 +153,10 @@ class EvalLoader:
         self.utts = Utterances.from_frame(release_dir, utts)
         self.rows = np.arange(len(self.utts))[rank::world_size]
         self.vocab, self.max_seconds, self.max_open = vocab, max_seconds_per_batch, max_open_shards
+        self.context, self.seed = context, seed
+        if context is not None:  # each utterance's row in the pool (-1: not there), so it is no example of itself
+            self.pool_rows = pc.fill_null(pc.index_in(self.utts.key_column, context[0].utts.key_column), -1
+                                          ).to_numpy(zero_copy_only=False).astype(np.int64)
 
     def __len__(self) -> int:
         return len(self.batches())
@@ -156,7 +167,13 @@ class EvalLoader:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         cache = ShardCache(self.max_open)
         try:
-            for rows in self.batches():
-                yield fetch_batch(self.utts, rows, cache, self.vocab)
+            for number, rows in enumerate(self.batches()):
+                batch = fetch_batch(self.utts, rows, cache, self.vocab)
+                if self.context is not None:
+                    pool, slots = self.context
+                    examples = draw_context(pool, batch["languages"], slots, np.random.default_rng([self.seed, number]),
+                                            exclude=self.pool_rows[rows])
+                    batch.update(fetch_context(pool.utts, examples, cache, self.vocab))
+                yield batch
         finally:
             cache.close()

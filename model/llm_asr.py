@@ -32,6 +32,26 @@ Padding: right padding plus a causal mask means no real position ever attends to
 padding never enters the decoder (only an utterance's valid frames are placed in its sequence, the
 partial last stack group zero-filled), so a batch computes what each utterance computes alone.
 
+In-context zero-shot (`context_slots` > 0; the reference's ZERO_SHOT model type, `create_zero_shot_syntax`
+in its model.py, config `7b_zs` with n_context_examples 10), given a `Context` (model.llm_context) of N chosen
+examples per target:
+
+    <context> (<ex> audio <ctx_bos> text <ctx_eos> </ex>) x N </context> audio <s> text </s>
+
+As the reference: six input-only markers (its special tokens vocab_size + 0..5, in its order); no <lid> or
+language in the zero-shot layout (its 7b_zs sets lang_embeddings_p 0, so the language inputs are unused with
+a context); the context texts are inputs only (loss=False), the loss is on the target's text and </s>; the
+context audio goes through the same encoder and projection as the target's; fewer examples than slots are
+repeated in order (its inference pipeline's `repeat_to_max_len`; the loader fills the slots for training).
+Chosen here: the markers are a separate table `context_markers` (6 x dim) instead of 6 more rows of the token
+embedding, so that checkpoints of the plain model load unchanged (without the flag the state dict is exactly
+the plain model's); the target starts with <s> as the issue's layout says, where the reference's
+`create_zero_shot_syntax` unpacks `eos_idx, bos_idx = self._get_bos_eos()` (which returns bos, eos) and so
+feeds the vocabulary's </s> there (a checkpoint converted from its 7b_zs model would want that swap);
+the context and target audio share one encoder call when that pads little (`embed_with_context`); the
+sequences are built by a vectorised gather, and one longer than max_seq_len raises ValueError before the
+decoder runs.
+
 Decoding (`greedy`, `beam_search`) prefills the prefix `audio <lid> language <s>` into a KV cache and then
 feeds one token per step; each row writes at its own offset (prefixes differ in length), so the positions
 and masks are those of the full forward (a test checks the logits agree).
@@ -41,232 +61,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from omnicorpus.model.llama import DecoderConfig, KVCache, LlamaDecoder, get_decoder_config
+from omnicorpus.model.llm_context import MARKERS, Context, block_lengths, context_sequences
 from omnicorpus.model.vocab import BOS, EOS, PAD, SEQUENCE_TOKENS, SPECIALS, Vocab, language_token
 from omnicorpus.model.wav2vec2 import Wav2Vec2Config, Wav2Vec2Encoder, get_config
-
-
-def llama_ffn_dim(inner_dim: int, scale: float = 2 / 3, multiple_of: int = 256) -> int:
-    """SwiGLU hidden size by LLaMA's (and fairseq2's GLUFeedForwardNetwork's) rule: int(inner * 2/3) rounded
-    up to a multiple (2/3 keeps the three matrices' parameters those of a two-matrix FFN of `inner_dim`)."""
-    dim = int(inner_dim * scale)
-    return multiple_of * ((dim + multiple_of - 1) // multiple_of)
-
-
-@dataclass(frozen=True)
-class DecoderConfig:
-    dim: int = 4096
-    layers: int = 12
-    heads: int = 8
-    kv_heads: int | None = None  # grouped-query attention when fewer than heads; None = heads
-    ffn_dim: int = 2816  # SwiGLU hidden size
-    rope_theta: float = 10_000.0
-    max_seq_len: int = 8192
-    dropout: float = 0.1
-    norm_eps: float = 1e-5
-
-    def __post_init__(self) -> None:
-        if self.dim % self.heads or (self.dim // self.heads) % 2:
-            raise ValueError("dim must split into heads of an even size (RoPE rotates pairs)")
-        if self.heads % self.n_kv_heads:
-            raise ValueError("heads must be a multiple of kv_heads")
-
-    @property
-    def n_kv_heads(self) -> int:
-        return self.kv_heads or self.heads
-
-    @property
-    def head_dim(self) -> int:
-        return self.dim // self.heads
-
-
-DECODER_CONFIGS: dict[str, DecoderConfig] = {
-    # omnilingual-asr config.py `_7b_llama` (used by its 300m/1b/3b/7b LLM-ASR models): 12 x 4096, 8 heads,
-    # ffn_inner_dim 4096 -> 2816 SwiGLU hidden, max_seq_len 8192, rope_theta 1e4, dropout 0.1
-    "llama-12x4096": DecoderConfig(dim=4096, layers=12, heads=8, ffn_dim=llama_ffn_dim(4096), max_seq_len=8192),
-    # for CPU tests and smoke runs
-    "llm-tiny": DecoderConfig(dim=128, layers=2, heads=4, ffn_dim=384, max_seq_len=2048, dropout=0.0),
-}
-
-
-def get_decoder_config(name: str, **overrides: object) -> DecoderConfig:
-    if name not in DECODER_CONFIGS:
-        raise KeyError(f"unknown decoder config {name!r}; known: {', '.join(DECODER_CONFIGS)}")
-    return replace(DECODER_CONFIGS[name], **overrides)  # type: ignore[arg-type]
-
-
-def _init_linear(linear: nn.Linear, scale: float = 1.0) -> None:
-    # fairseq2's LLaMA factory: truncated normal (3 std) of std in_dim^-0.5, divided by sqrt(2 (layer + 1))
-    std = linear.weight.shape[1] ** -0.5 / scale
-    nn.init.trunc_normal_(linear.weight, std=std, a=-3 * std, b=3 * std)
-    if linear.bias is not None:
-        nn.init.zeros_(linear.bias)
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, dim: int, eps: float) -> None:
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(dim))
-
-    def forward(self, x: Tensor) -> Tensor:
-        # normalise in float32 (bf16 squares lose too much), cast back, then scale, as Meta's LLaMA
-        y = x.float()
-        y = y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + self.eps)
-        return y.to(x.dtype) * self.weight
-
-
-def apply_rope(x: Tensor, positions: Tensor, theta: float) -> Tensor:
-    """Rotary embedding of x [N, S, H, hd] at integer positions [N, S]: each pair (x[2i], x[2i+1]) rotated by
-    position * theta^(-2i/hd). The angles are computed here in float32 from the positions (no cached table:
-    nothing for .to(bfloat16) to round, and nothing to allocate on the meta device)."""
-    hd = x.shape[-1]
-    inv_freq = theta ** (-torch.arange(0, hd, 2, device=x.device, dtype=torch.float32) / hd)
-    angles = positions.to(torch.float32)[..., None, None] * inv_freq  # [N, S, 1, hd/2]
-    cos, sin = angles.cos(), angles.sin()
-    pairs = x.float().unflatten(-1, (hd // 2, 2))
-    x0, x1 = pairs[..., 0], pairs[..., 1]
-    out = torch.stack((x0 * cos - x1 * sin, x0 * sin + x1 * cos), dim=-1)
-    return out.flatten(-2).to(x.dtype)
-
-
-class KVCache:
-    """Keys and values of every layer, [N, capacity, kv_heads, head_dim] each, for incremental decoding.
-
-    `lengths[n]` is how many positions row n holds: the next inputs of row n go to slots (and RoPE
-    positions) lengths[n], lengths[n] + 1, ...; slots at or past lengths[n] are never attended to before
-    they are written. Rows may hold different lengths (prefixes of different lengths prefilled right-padded,
-    then `lengths` set to the true ones)."""
-
-    def __init__(self, cfg: DecoderConfig, batch: int, capacity: int, device: torch.device | str,
-                 dtype: torch.dtype) -> None:
-        shape = (batch, capacity, cfg.n_kv_heads, cfg.head_dim)
-        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.layers)]
-        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.layers)]
-        self.lengths = torch.zeros(batch, dtype=torch.long, device=device)
-        self.capacity = capacity
-
-    def write(self, layer: int, slots: Tensor, k: Tensor, v: Tensor, end: int) -> tuple[Tensor, Tensor]:
-        """Store k, v [N, S, kv_heads, hd] at slots [N, S]; the layer's keys and values up to slot `end`."""
-        rows = torch.arange(k.shape[0], device=k.device)[:, None]
-        self.k[layer][rows, slots] = k
-        self.v[layer][rows, slots] = v
-        return self.k[layer][:, :end], self.v[layer][:, :end]
-
-    def reorder(self, index: Tensor) -> None:
-        """Keep rows `index` (beam search: the parents of the surviving hypotheses; may repeat rows)."""
-        self.k = [t.index_select(0, index) for t in self.k]
-        self.v = [t.index_select(0, index) for t in self.v]
-        self.lengths = self.lengths.index_select(0, index)
-
-
-class Attention(nn.Module):
-    def __init__(self, cfg: DecoderConfig, layer: int) -> None:
-        super().__init__()
-        self.cfg = cfg
-        hd, kvh = cfg.head_dim, cfg.n_kv_heads
-        self.q_proj = nn.Linear(cfg.dim, cfg.heads * hd, bias=False)
-        self.k_proj = nn.Linear(cfg.dim, kvh * hd, bias=False)
-        self.v_proj = nn.Linear(cfg.dim, kvh * hd, bias=False)
-        self.output_proj = nn.Linear(cfg.heads * hd, cfg.dim, bias=False)
-        for p in (self.q_proj, self.k_proj, self.v_proj, self.output_proj):
-            _init_linear(p, math.sqrt(2 * (layer + 1)))
-
-    def forward(self, x: Tensor, positions: Tensor, cache: KVCache | None = None, layer: int = 0,
-                end: int = 0) -> Tensor:
-        cfg = self.cfg
-        N, S, _ = x.shape
-        q = apply_rope(self.q_proj(x).view(N, S, cfg.heads, cfg.head_dim), positions, cfg.rope_theta)
-        k = apply_rope(self.k_proj(x).view(N, S, cfg.n_kv_heads, cfg.head_dim), positions, cfg.rope_theta)
-        v = self.v_proj(x).view(N, S, cfg.n_kv_heads, cfg.head_dim)
-        gqa = cfg.n_kv_heads != cfg.heads
-        dropout = cfg.dropout if self.training else 0.0
-        if cache is None:
-            # training / full forward: every row starts at position 0, so the plain causal mask is exact
-            # (right padding comes after every real position and is never attended to)
-            y = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-                                               is_causal=True, dropout_p=dropout, enable_gqa=gqa)
-        else:
-            k_all, v_all = cache.write(layer, positions, k, v, end)
-            # query at position p sees slots 0..p of its row: the causal mask at per-row offsets
-            mask = torch.arange(end, device=x.device)[None, None, :] <= positions[:, :, None]
-            y = F.scaled_dot_product_attention(q.transpose(1, 2), k_all.transpose(1, 2), v_all.transpose(1, 2),
-                                               attn_mask=mask[:, None], dropout_p=dropout, enable_gqa=gqa)
-        return self.output_proj(y.transpose(1, 2).reshape(N, S, cfg.heads * cfg.head_dim))
-
-
-class SwiGLU(nn.Module):
-    def __init__(self, cfg: DecoderConfig, layer: int) -> None:
-        super().__init__()
-        self.gate_proj = nn.Linear(cfg.dim, cfg.ffn_dim, bias=False)
-        self.inner_proj = nn.Linear(cfg.dim, cfg.ffn_dim, bias=False)
-        self.output_proj = nn.Linear(cfg.ffn_dim, cfg.dim, bias=False)
-        for p in (self.gate_proj, self.inner_proj, self.output_proj):
-            _init_linear(p, math.sqrt(2 * (layer + 1)))
-        self.dropout = cfg.dropout
-
-    def forward(self, x: Tensor) -> Tensor:
-        h = F.silu(self.gate_proj(x)) * self.inner_proj(x)
-        return self.output_proj(F.dropout(h, self.dropout, self.training))
-
-
-class DecoderLayer(nn.Module):
-    def __init__(self, cfg: DecoderConfig, layer: int) -> None:
-        super().__init__()
-        self.self_attn_layer_norm = RMSNorm(cfg.dim, cfg.norm_eps)
-        self.self_attn = Attention(cfg, layer)
-        self.ffn_layer_norm = RMSNorm(cfg.dim, cfg.norm_eps)
-        self.ffn = SwiGLU(cfg, layer)
-        self.layer = layer
-
-    def forward(self, x: Tensor, positions: Tensor, cache: KVCache | None = None, end: int = 0) -> Tensor:
-        x = x + self.self_attn(self.self_attn_layer_norm(x), positions, cache, self.layer, end)
-        return x + self.ffn(self.ffn_layer_norm(x))
-
-
-class LlamaDecoder(nn.Module):
-    """Token embedding (`embed_rows` rows: the vocabulary and any input-only markers), pre-norm blocks, final
-    RMSNorm, untied output projection over `vocab_size`. `forward` takes embedded inputs (audio frames and
-    tokens are mixed) and returns the final hidden states; `project` gives the logits."""
-
-    def __init__(self, cfg: DecoderConfig, vocab_size: int, embed_rows: int | None = None) -> None:
-        super().__init__()
-        self.cfg = cfg
-        # N(0, 1) rows, torch's default (the reference's StandardEmbedding): the scale of projected frames
-        self.embed = nn.Embedding(embed_rows or vocab_size, cfg.dim)
-        self.layers = nn.ModuleList(DecoderLayer(cfg, i) for i in range(cfg.layers))
-        self.layer_norm = RMSNorm(cfg.dim, cfg.norm_eps)
-        self.final_proj = nn.Linear(cfg.dim, vocab_size, bias=False)
-        nn.init.xavier_uniform_(self.final_proj.weight)  # the reference's _init_final_projection
-
-    def forward(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
-        """x [N, S, dim] -> hidden [N, S, dim]. Without a cache: positions 0..S-1, causal. With one: row n's
-        inputs take positions cache.lengths[n] + 0..S-1 (and are stored there); cache.lengths grows by S."""
-        N, S, _ = x.shape
-        offsets = torch.arange(S, device=x.device)[None]
-        if cache is None:
-            positions = offsets.expand(N, S)
-            end = S
-        else:
-            positions = cache.lengths[:, None] + offsets
-            end = int(positions.max()) + 1
-            if end > cache.capacity:
-                raise ValueError(f"KV cache of {cache.capacity} positions is full")
-        if end > self.cfg.max_seq_len:
-            raise ValueError(f"sequence of {end} positions is longer than max_seq_len {self.cfg.max_seq_len}")
-        for layer in self.layers:
-            x = layer(x, positions, cache, end)
-        if cache is not None:
-            cache.lengths = cache.lengths + S
-        return F.dropout(self.layer_norm(x), self.cfg.dropout, self.training)
-
-    def project(self, hidden: Tensor) -> Tensor:
-        return self.final_proj(hidden)
 
 
 def pad_token_ids(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[Tensor, Tensor]:
@@ -303,10 +107,13 @@ class LLMASRModel(nn.Module):
     `<lang:xxx_Yyyy>` tokens are not used as the marker: one of them would carry the language into the very
     examples it is dropped from, and the marker is never a prediction target (the output projection covers
     the vocabulary only). The language itself is a separate table of 1 + len(vocab.languages) rows, row 0
-    meaning "not given", row i the vocabulary's i-th language (sorted, as Vocab keeps them)."""
+    meaning "not given", row i the vocabulary's i-th language (sorted, as Vocab keeps them).
+
+    `context_slots` > 0 adds the in-context markers (a `context_markers` table of 6 rows) and is the default
+    slot count of `make_context`; the methods then take `context=`. A context of another slot count works."""
 
     def __init__(self, encoder: Wav2Vec2Config, decoder: DecoderConfig, vocab: Vocab, stack: int = 1,
-                 omit_missing_language: bool = False) -> None:
+                 omit_missing_language: bool = False, context_slots: int = 0) -> None:
         super().__init__()
         ids = {t: vocab.token_id(t) for t in (PAD, BOS, EOS)}
         if any(i is None for i in ids.values()):
@@ -322,6 +129,14 @@ class LLMASRModel(nn.Module):
         self.encoder_proj = nn.Linear(encoder.dim * stack, decoder.dim)  # with bias, as the reference
         self.lang_embeddings = nn.Embedding(len(self.language_index) + 1, decoder.dim)
         self.decoder = LlamaDecoder(decoder, len(vocab), embed_rows=len(vocab) + 1)
+        # in-context zero-shot: a table of its own for the 6 markers (created last: the other parameters draw
+        # the same random numbers with and without it; without it the state dict is the plain model's)
+        self.context_slots = context_slots
+        self.context_markers: nn.Embedding | None = None
+        if context_slots < 0:
+            raise ValueError("context_slots is 0 (no in-context examples) or the number of slots")
+        if context_slots:
+            self.context_markers = nn.Embedding(len(MARKERS), decoder.dim)
 
     # -- inputs --------------------------------------------------------------------------------------------
 
@@ -335,6 +150,36 @@ class LLMASRModel(nn.Module):
         tokens, lengths = pad_token_ids([self.vocab.encode(t) for t in texts], self.pad_id)
         device = self.encoder_proj.weight.device
         return tokens.to(device), lengths.to(device)
+
+    def make_context(self, examples: Sequence[Sequence[tuple[Tensor, str]]], slots: int | None = None) -> Context:
+        """The Context of a batch from (waveform, text) pairs per target, each filled to `slots` (default the
+        model's context_slots) by repeating its examples in order, on the model's device."""
+        n = slots or self.context_slots
+        if n < 1:
+            raise ValueError("make_context needs slots (the model has no context_slots)")
+        return Context.build(examples, n, self.vocab.encode, self.pad_id).to(self.encoder_proj.weight.device)
+
+    def _stacked(self, samples: Tensor) -> Tensor:
+        """Decoder positions of audio of `samples` samples (encoder frames, `stack` at a time)."""
+        return torch.div(self.encoder.output_lengths(samples) + self.stack - 1, self.stack, rounding_mode="floor")
+
+    def embed_with_context(self, audio: Tensor, audio_lengths: Tensor | None, context: Context
+                           ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """`embed_audio` of the targets and of all B*N context rows: (audio, lengths, context audio, lengths).
+        One encoder call over both when padding them to one length costs at most 25% more samples than two
+        calls, else one call for the targets and one for all the context rows."""
+        B, T = audio.shape
+        lengths = (torch.full((B,), T, dtype=torch.long, device=audio.device) if audio_lengths is None
+                   else audio_lengths.to(audio.device))
+        ctx, ctx_lengths = context.audio.to(audio), context.audio_lengths.to(audio.device)
+        BN, Tc = ctx.shape
+        T1 = max(T, Tc)
+        padded, separate = (B + BN) * T1, B * T + BN * Tc
+        if padded <= 1.25 * separate:
+            wave = torch.cat([F.pad(audio, (0, T1 - T)), F.pad(ctx, (0, T1 - Tc))])
+            emb, n = self.embed_audio(wave, torch.cat([lengths, ctx_lengths]))
+            return emb[:B], n[:B], emb[B:], n[B:]
+        return *self.embed_audio(audio, lengths), *self.embed_audio(ctx, ctx_lengths)
 
     def embed_audio(self, audio: Tensor, audio_lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Encoder frames, `stack` at a time, projected: ([B, ceil(frames / stack), dim], lengths [B])."""
@@ -350,10 +195,15 @@ class LLMASRModel(nn.Module):
 
     def decoder_inputs(self, audio_emb: Tensor, audio_lengths: Tensor, language_ids: Tensor | None,
                        tokens: Tensor | None = None, token_lengths: Tensor | None = None,
-                       language_given: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+                       language_given: Tensor | None = None, *, context: Context | None = None,
+                       context_emb: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """The right-padded decoder sequences [B, L, dim], their lengths [B] and the position of <s> [B]:
         `audio, <lid>, language, <s>, text, </s>` with tokens, `audio, <lid>, language, <s>` without (the
-        decoding prefix). `language_given` [B] bool zeroes the language of the False rows."""
+        decoding prefix). `language_given` [B] bool zeroes the language of the False rows. With a `context`:
+        its block, then `audio, <s>, text, </s>` (or `audio, <s>`), the language unused; `context_emb` is its
+        embedded audio and lengths (`embed_with_context`; embedded here when None)."""
+        if context is not None:
+            return self._context_inputs(audio_emb, audio_lengths, tokens, token_lengths, context, context_emb)
         B, Ta, D = audio_emb.shape
         device = audio_emb.device
         lang = torch.zeros(B, dtype=torch.long, device=device) if language_ids is None else language_ids.to(device)
@@ -385,6 +235,45 @@ class LLMASRModel(nn.Module):
         x = torch.gather(src, 1, idx[..., None].expand(-1, -1, D))
         return x, lengths[:, 0], (a + m2)[:, 0]
 
+    def _context_inputs(self, audio_emb: Tensor, audio_lengths: Tensor, tokens: Tensor | None,
+                        token_lengths: Tensor | None, context: Context, context_emb: tuple[Tensor, Tensor] | None
+                        ) -> tuple[Tensor, Tensor, Tensor]:
+        if self.context_markers is None:
+            raise ValueError("this model was built without context_slots: it has no context markers")
+        B, device, dtype = audio_emb.shape[0], audio_emb.device, audio_emb.dtype
+        if context.targets != B:
+            raise ValueError(f"a context for {context.targets} targets with a batch of {B}")
+        if context_emb is None:
+            context_emb = self.embed_audio(context.audio.to(device), context.audio_lengths.to(device))
+        ctx_emb, ctx_frames = context_emb
+        if tokens is None:
+            ids = torch.full((B, 1), self.bos_id, dtype=torch.long, device=device)
+            n = torch.ones(B, dtype=torch.long, device=device)
+        else:
+            assert token_lengths is not None, "token_lengths go with tokens"
+            token_lengths = token_lengths.to(device)
+            ids, n = self._text_ids(tokens.to(device), token_lengths), token_lengths + 2
+        x, lengths, bos = context_sequences(
+            self.context_markers.weight.to(dtype), ctx_emb, ctx_frames, self.decoder.embed(context.tokens.to(device))
+            .to(dtype), context.token_lengths, context.slots, audio_emb, audio_lengths, self.decoder.embed(ids)
+            .to(dtype), n)
+        longest = int(lengths.max())
+        if longest > self.cfg.max_seq_len:
+            block = int((bos - audio_lengths.to(device)).max())
+            raise ValueError(f"an in-context sequence of {longest} positions (a context block of up to {block}) is "
+                             f"longer than max_seq_len {self.cfg.max_seq_len}: use fewer or shorter context examples")
+        return x, lengths, bos
+
+    def _inputs(self, audio: Tensor, audio_lengths: Tensor | None, language_ids: Tensor | None,
+                tokens: Tensor | None, token_lengths: Tensor | None, language_given: Tensor | None,
+                context: Context | None) -> tuple[Tensor, Tensor, Tensor]:
+        if context is None:
+            emb, lengths = self.embed_audio(audio, audio_lengths)
+            return self.decoder_inputs(emb, lengths, language_ids, tokens, token_lengths, language_given)
+        emb, lengths, ctx_emb, ctx_lengths = self.embed_with_context(audio, audio_lengths, context)
+        return self.decoder_inputs(emb, lengths, None, tokens, token_lengths, context=context,
+                                   context_emb=(ctx_emb, ctx_lengths))
+
     def _text_ids(self, tokens: Tensor, token_lengths: Tensor) -> Tensor:
         """[B, T + 2]: <s>, the tokens, </s> after each row's last token, <pad> after it."""
         B, T = tokens.shape
@@ -397,19 +286,20 @@ class LLMASRModel(nn.Module):
     # -- training ------------------------------------------------------------------------------------------
 
     def logits(self, audio: Tensor, audio_lengths: Tensor | None, tokens: Tensor, token_lengths: Tensor,
-               language_ids: Tensor | None = None, language_given: Tensor | None = None
-               ) -> tuple[Tensor, Tensor, Tensor]:
+               language_ids: Tensor | None = None, language_given: Tensor | None = None, *,
+               context: Context | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Logits at every decoder position [B, L, vocab], the sequence lengths and the <s> positions."""
-        emb, lengths = self.embed_audio(audio, audio_lengths)
-        x, seq_lengths, bos = self.decoder_inputs(emb, lengths, language_ids, tokens, token_lengths, language_given)
+        x, seq_lengths, bos = self._inputs(audio, audio_lengths, language_ids, tokens, token_lengths, language_given,
+                                           context)
         return self.decoder.project(self.decoder(x)), seq_lengths, bos
 
     def forward(self, audio: Tensor, audio_lengths: Tensor | None, tokens: Tensor, token_lengths: Tensor,
-                language_ids: Tensor | None = None, language_given: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                language_ids: Tensor | None = None, language_given: Tensor | None = None, *,
+                context: Context | None = None) -> tuple[Tensor, Tensor]:
         """(summed cross-entropy of the text tokens and each </s>, number of those targets). Teacher forced;
-        divide for a per-token loss. Only the target positions go through the output projection."""
-        emb, lengths = self.embed_audio(audio, audio_lengths)
-        x, _, bos = self.decoder_inputs(emb, lengths, language_ids, tokens, token_lengths, language_given)
+        divide for a per-token loss. Only the target positions go through the output projection (with a
+        context: the target's, never the context examples' texts)."""
+        x, _, bos = self._inputs(audio, audio_lengths, language_ids, tokens, token_lengths, language_given, context)
         hidden = self.decoder(x)
         token_lengths = token_lengths.to(x.device)
         T1 = tokens.shape[1] + 1
@@ -427,11 +317,11 @@ class LLMASRModel(nn.Module):
     # -- decoding ------------------------------------------------------------------------------------------
 
     def _prefill(self, audio: Tensor, audio_lengths: Tensor | None, language_ids: Tensor | None,
-                 max_new_tokens: int, rows: int) -> tuple[KVCache, Tensor]:
-        """The KV cache holding each utterance's prefix `audio <lid> language <s>`, each row repeated `rows`
-        times, and the log-probabilities of the first token [B * rows, vocab]."""
-        emb, lengths = self.embed_audio(audio, audio_lengths)
-        x, seq_lengths, _ = self.decoder_inputs(emb, lengths, language_ids)
+                 max_new_tokens: int, rows: int, context: Context | None = None) -> tuple[KVCache, Tensor]:
+        """The KV cache holding each utterance's prefix `audio <lid> language <s>` (with a context: its block,
+        `audio <s>`), each row repeated `rows` times, and the log-probabilities of the first token
+        [B * rows, vocab]."""
+        x, seq_lengths, _ = self._inputs(audio, audio_lengths, language_ids, None, None, None, context)
         B, P, _ = x.shape
         capacity = min(P + max_new_tokens, self.cfg.max_seq_len)
         cache = KVCache(self.cfg, B, capacity, x.device, x.dtype)
@@ -449,18 +339,23 @@ class LLMASRModel(nn.Module):
         hidden = self.decoder(self.decoder.embed(tokens[:, None]), cache)
         return self.decoder.project(hidden[:, 0]).float().log_softmax(-1)
 
-    def _room(self, audio: Tensor, audio_lengths: Tensor | None, max_new_tokens: int) -> int:
+    def _room(self, audio: Tensor, audio_lengths: Tensor | None, max_new_tokens: int,
+              context: Context | None = None) -> int:
         frames = self.encoder.output_lengths(audio_lengths if audio_lengths is not None else
                                              torch.tensor([audio.shape[1]], device=audio.device))
         prefix = int(torch.div(frames.max() + self.stack - 1, self.stack, rounding_mode="floor")) + 3
+        if context is not None:  # each row's context block, its audio, <s>
+            block = block_lengths(self._stacked(context.audio_lengths), context.token_lengths, context.slots)
+            stacked = torch.div(frames + self.stack - 1, self.stack, rounding_mode="floor")
+            prefix = int((block.to(frames.device) + stacked + 1).max())
         return max(0, min(max_new_tokens, self.cfg.max_seq_len - prefix))
 
     @torch.no_grad()
     def greedy(self, audio: Tensor, audio_lengths: Tensor | None = None, language_ids: Tensor | None = None,
-               max_new_tokens: int = 256) -> list[list[int]]:
+               max_new_tokens: int = 256, *, context: Context | None = None) -> list[list[int]]:
         """Best token at each step, until </s> or max_new_tokens; the text token ids of each utterance."""
-        max_new_tokens = self._room(audio, audio_lengths, max_new_tokens)
-        cache, logp = self._prefill(audio, audio_lengths, language_ids, max_new_tokens, 1)
+        max_new_tokens = self._room(audio, audio_lengths, max_new_tokens, context)
+        cache, logp = self._prefill(audio, audio_lengths, language_ids, max_new_tokens, 1, context)
         B = logp.shape[0]
         out: list[list[int]] = [[] for _ in range(B)]
         done = torch.zeros(B, dtype=torch.bool, device=logp.device)
@@ -476,16 +371,16 @@ class LLMASRModel(nn.Module):
 
     @torch.no_grad()
     def beam_search(self, audio: Tensor, audio_lengths: Tensor | None = None, language_ids: Tensor | None = None,
-                    beam: int = 4, nbest: int = 1, length_penalty: float = 0.0, max_new_tokens: int = 256
-                    ) -> list[list[Hypothesis]]:
+                    beam: int = 4, nbest: int = 1, length_penalty: float = 0.0, max_new_tokens: int = 256, *,
+                    context: Context | None = None) -> list[list[Hypothesis]]:
         """Beam search (the reference's scheme): `beam` hypotheses per utterance ranked by summed
         log-probability; one that emits </s> stays in the beam with its score frozen; the search ends when
         every hypothesis has ended or after max_new_tokens. Returns the `nbest` best per utterance, best first,
         scored by log-probability / length ** length_penalty (length: text tokens + </s>)."""
         if not 1 <= nbest <= beam:
             raise ValueError("1 <= nbest <= beam")
-        max_new_tokens = self._room(audio, audio_lengths, max_new_tokens)
-        cache, logp = self._prefill(audio, audio_lengths, language_ids, max_new_tokens, beam)
+        max_new_tokens = self._room(audio, audio_lengths, max_new_tokens, context)
+        cache, logp = self._prefill(audio, audio_lengths, language_ids, max_new_tokens, beam, context)
         N, V = logp.shape
         B = N // beam
         device = logp.device
@@ -527,14 +422,15 @@ class LLMASRModel(nn.Module):
         return hyps[:nbest]
 
     def transcribe(self, audio: Tensor, audio_lengths: Tensor | None = None,
-                   languages: Sequence[str | None] | None = None, beam: int = 1, max_new_tokens: int = 256
-                   ) -> list[str]:
+                   languages: Sequence[str | None] | None = None, beam: int = 1, max_new_tokens: int = 256, *,
+                   context: Context | None = None) -> list[str]:
         """Texts of a batch: greedy when beam is 1, else the best of a beam search."""
         lang = None if languages is None else self.language_ids(languages)
         if beam == 1:
-            return [self.vocab.decode(ids) for ids in self.greedy(audio, audio_lengths, lang, max_new_tokens)]
+            return [self.vocab.decode(ids) for ids in self.greedy(audio, audio_lengths, lang, max_new_tokens,
+                                                                  context=context)]
         return [h[0].text for h in self.beam_search(audio, audio_lengths, lang, beam, 1,
-                                                    max_new_tokens=max_new_tokens)]
+                                                    max_new_tokens=max_new_tokens, context=context)]
 
 
 # -- parameter accounting --------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from omnicorpus.model.llm_asr import DecoderConfig, get_decoder_config
+from omnicorpus.model.llama import DecoderConfig, get_decoder_config
 from omnicorpus.model.sampler import LoaderConfig
 from omnicorpus.model.ssl import SSLObjective
 from omnicorpus.model.wav2vec2 import Wav2Vec2Config, get_config
@@ -47,6 +47,13 @@ class Recipe:
     stack: int = 1
     language_given_p: float = 0.5
     max_new_tokens: int = 256
+    #: in-context zero-shot (LLM-ASR): every training target comes after `context_examples` slots of examples of
+    #: its language (1..N of them, drawn by the loader through the sampler; model.llm_context), and evaluation
+    #: draws its examples from the training split; 0: the plain LLM-ASR layout
+    context_examples: int = 0
+    #: languages evaluated but never trained on (their characters are in the tokenizer): what a zero-shot
+    #: model transcribes from its context examples alone, reported with and without them
+    heldout_languages: tuple[str, ...] | None = None
     #: start the encoder from this checkpoint (ours, SSL or CTC, or a fairseq2 / Omnilingual ASR one) and
     #: keep it frozen for the first `freeze_encoder_steps` updates (only the head learns)
     init_encoder: str | None = None
@@ -104,6 +111,10 @@ class Recipe:
         self.decoder_config()
         if not 0.0 <= self.language_given_p <= 1.0 or self.stack < 1 or self.max_new_tokens < 1:
             raise ValueError("language_given_p is in [0, 1], stack and max_new_tokens are positive")
+        if self.context_examples < 0 or (self.context_examples and self.objective != "llm"):
+            raise ValueError("context_examples is for LLM-ASR (objective llm), and 0 or more")
+        if self.heldout_languages and self.languages and set(self.heldout_languages) & set(self.languages):
+            raise ValueError("a held-out language is not also a training language")
 
     def encoder_config(self) -> Wav2Vec2Config:
         return get_config(self.model, **self.model_overrides)
@@ -120,7 +131,8 @@ class Recipe:
             buffer_size=self.buffer_size, beta_corpus=self.beta_corpus, beta_language=self.beta_language,
             max_open_shards=self.max_open_shards, min_utterance_seconds=self.min_utterance_seconds,
             max_utterance_seconds=self.max_utterance_seconds, max_batch_size=self.max_batch_size, split="train",
-            languages=self.languages, labelled_only=self.objective != "ssl", seed=self.seed)
+            languages=self.languages, labelled_only=self.objective != "ssl", seed=self.seed,
+            context_examples=self.context_examples)
 
     def lr_scale(self, step: int) -> float:
         """Multiplier of `lr` for the update that makes step `step + 1`."""
@@ -149,11 +161,11 @@ def _ssl(name: str, model: str, lr: float, seconds: float, accum: int = 1) -> Re
                   grad_accum=accum, num_workers=6, eval_every=10_000, checkpoint_every=5_000, log_every=100)
 
 
-def _llm(name: str, model: str, lr: float, seconds: float, accum: int = 1) -> Recipe:
+def _llm(name: str, model: str, lr: float, seconds: float, accum: int = 1, context: int = 0) -> Recipe:
     return Recipe(name=name, model=model, objective="llm", decoder="llama-12x4096", model_overrides=_FINETUNE_REG,
                   lr=lr, steps=100_000, warmup_steps=8_000, freeze_encoder_steps=10_000,
                   max_seconds_per_batch=seconds, min_utterance_seconds=2.0, max_utterance_seconds=20.0,
-                  grad_accum=accum, num_workers=6)
+                  grad_accum=accum, num_workers=6, context_examples=context)
 
 
 RECIPES: dict[str, Recipe] = {
@@ -186,6 +198,9 @@ RECIPES: dict[str, Recipe] = {
     "llm-asr-1b": _llm("llm-asr-1b", "1b", 4e-5, 90.0),
     "llm-asr-3b": _llm("llm-asr-3b", "3b", 3e-5, 60.0, accum=2),
     "llm-asr-7b": _llm("llm-asr-7b", "7b", 2e-5, 40.0, accum=4),
+    # the paper's zero-shot model: the 7B LLM-ASR trained on sequences of 10 context slots (each target's
+    # batch seconds count its targets only; the examples come on top: hence the smaller batches)
+    "llm-asr-zs-7b": _llm("llm-asr-zs-7b", "7b", 2e-5, 20.0, accum=16, context=10),
     "ssl-300m": _ssl("ssl-300m", "300m", 5e-4, 87.5),
     "ssl-1b": _ssl("ssl-1b", "1b", 3e-4, 60.0, accum=2),
     "ssl-3b": _ssl("ssl-3b", "3b", 1.5e-4, 40.0, accum=4),
@@ -203,6 +218,9 @@ RECIPES: dict[str, Recipe] = {
         name="ctc-7b", model="7b", model_overrides=_FINETUNE_REG, final_dropout=0.1, lr=1e-5,
         steps=100_000, warmup_steps=8_000, max_seconds_per_batch=60.0, grad_accum=4, num_workers=6),
 }
+
+# CPU: llm-asr-tiny with 3 context slots per target (in-context zero-shot; tests, demo)
+RECIPES["llm-asr-zs-tiny"] = replace(RECIPES["llm-asr-tiny"], name="llm-asr-zs-tiny", context_examples=3)
 
 
 def parse_overrides(items: list[str], languages: list[str] | None = None) -> dict[str, Any]:
@@ -222,6 +240,18 @@ def parse_overrides(items: list[str], languages: list[str] | None = None) -> dic
     if chosen:
         overrides["languages"] = chosen
     return overrides
+
+
+_LISTED = ("eval_splits", "adam_betas", "languages", "heldout_languages")
+
+
+def recipe_from_dict(values: dict[str, Any]) -> Recipe:
+    """The recipe a checkpoint or recipe.json recorded (`Recipe.to_dict`); fields this version does not know
+    are left out."""
+    known = {f.name for f in fields(Recipe)}
+    kept: dict[str, Any] = {k: tuple(v) if k in _LISTED and v is not None else v
+                            for k, v in values.items() if k in known}
+    return Recipe(**kept)
 
 
 def get_recipe(name: str, overrides: dict[str, Any] | None = None) -> Recipe:
@@ -249,7 +279,7 @@ def get_recipe(name: str, overrides: dict[str, Any] | None = None) -> Recipe:
         elif key == "model_overrides":
             model.update(value)
         else:
-            listed = key in ("eval_splits", "adam_betas", "languages") and value is not None
+            listed = key in _LISTED and value is not None
             changes[key] = tuple(value) if listed else value
             if key in ("ssl", "decoder_overrides"):
                 (ssl if key == "ssl" else decoder).update(value)

@@ -49,8 +49,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from omnicorpus.model.ctc import CTCModel, ErrorCounter, ctc_loss, greedy_decode, unalignable
-from omnicorpus.model.data import EvalLoader, TrainLoader
+from omnicorpus.model.ctc import CTCModel, ctc_loss, unalignable
+from omnicorpus.model.data import TrainLoader
+from omnicorpus.model.evaluation import batch_context, eval_loaders, evaluate_all, heldout_summary, vocab_languages
 from omnicorpus.model.llm_asr import LLMASRModel, drop_languages
 from omnicorpus.model.loop import (
     Cadence,
@@ -84,7 +85,8 @@ def plan(release_dir: str | os.PathLike[str], beta_corpus: float = 0.5, beta_lan
 def build_model(rec: Recipe, vocab: Vocab) -> CTCModel | LLMASRModel:
     """The model a recipe trains: CTC (encoder + linear head) or LLM-ASR (encoder + LLaMA decoder)."""
     if rec.objective == "llm":
-        return LLMASRModel(rec.encoder_config(), rec.decoder_config(), vocab, stack=rec.stack)
+        return LLMASRModel(rec.encoder_config(), rec.decoder_config(), vocab, stack=rec.stack,
+                           context_slots=rec.context_examples)
     return CTCModel(rec.encoder_config(), len(vocab), rec.final_dropout)
 
 
@@ -98,43 +100,14 @@ def batch_loss(net: nn.Module, model: nn.Module, batch: dict[str, Any], device: 
     targets, target_lengths = batch["targets"].to(device), batch["target_lengths"].to(device)
     if isinstance(model, LLMASRModel):
         languages = drop_languages(model.language_ids(batch["languages"]), 1.0 - rec.language_given_p)
+        context = batch_context(batch, device)
         with autocast:
-            loss_sum, count = net(audio, lengths, targets, target_lengths, languages)
+            loss_sum, count = net(audio, lengths, targets, target_lengths, languages, context=context)
         return loss_sum, int(count), 0
     with autocast:
         logits, out_lengths = net(audio, lengths)
     loss_sum = ctc_loss(logits, out_lengths, targets, target_lengths)
     return loss_sum, int(target_lengths.sum()), int(unalignable(out_lengths, targets, target_lengths).sum())
-
-
-def hypotheses(model: nn.Module, batch: dict[str, Any], vocab: Vocab, device: torch.device, rec: Recipe | None,
-               with_language: bool = True) -> list[str]:
-    """The model's greedy transcripts of a batch (LLM-ASR: given each utterance's language, or not)."""
-    audio, lengths = batch["audio"].to(device), batch["audio_lengths"].to(device)
-    if isinstance(model, LLMASRModel):
-        return model.transcribe(audio, lengths, languages=batch["languages"] if with_language else None,
-                                max_new_tokens=rec.max_new_tokens if rec else 256)
-    logits, out_lengths = model(audio, lengths)
-    return greedy_decode(logits.float(), out_lengths, vocab)
-
-
-def evaluate(model: nn.Module, loader: EvalLoader, vocab: Vocab, device: torch.device,
-             autocast: contextlib.AbstractContextManager[Any] | None = None, rec: Recipe | None = None,
-             with_language: bool = True) -> dict[str, Any]:
-    """Greedy-decoded CER / WER per language over an eval loader (summed over ranks)."""
-    counter = ErrorCounter(loader.languages)
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        for batch in loader:
-            with autocast or contextlib.nullcontext():
-                hyps = hypotheses(model, batch, vocab, device, rec, with_language)
-            for lang, ref, hyp in zip(batch["languages"], batch["texts"], hyps, strict=True):
-                counter.add(lang, ref, hyp)
-    counter.all_reduce(device if device.type == "cuda" else "cpu")
-    model.train(was_training)
-    return counter.result()
-
 
 
 # --- the public entry ---------------------------------------------------------------------------------
@@ -178,9 +151,9 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
         vocab = Vocab(tuple(ckpt["vocab"]))
     elif rec.tokenizer:
         vocab = Vocab.load(rec.tokenizer)
-    else:
-        vocab = vocab_for_release(release_dir, min_count=rec.vocab_min_count, languages=rec.languages)
-    tokenizer = coverage(vocab, release_dir, ("train", *rec.eval_splits), rec.languages)
+    else:  # the held-out languages' characters too: a zero-shot model writes them from its examples
+        vocab = vocab_for_release(release_dir, min_count=rec.vocab_min_count, languages=vocab_languages(rec))
+    tokenizer = coverage(vocab, release_dir, ("train", *rec.eval_splits), vocab_languages(rec))
     tokenizer["source"] = "checkpoint" if ckpt else rec.tokenizer or "built from the release"
     if rank == 0:
         vocab.save(out / "vocab.json")
@@ -201,10 +174,7 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rec.lr_scale)
     loader = TrainLoader(release_dir, vocab, rec.loader_config(), rank=rank, world_size=world,
                          num_workers=rec.num_workers)
-    eval_max = rec.eval_max_seconds_per_batch or rec.max_seconds_per_batch
-    evals = {split: EvalLoader(release_dir, vocab, split, max_seconds_per_batch=eval_max, rank=rank,
-                               world_size=world, max_utterances=rec.eval_max_utterances, languages=rec.languages)
-             for split in rec.eval_splits}
+    evals = eval_loaders(release_dir, vocab, rec, rank, world)
     precision, autocast = autocast_for(rec, dev)
 
     step, untrained = 0, None
@@ -229,9 +199,7 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
     def run_evals(at: int) -> dict[str, Any]:
         results = {}
         for split, el in evals.items():
-            results[split] = evaluate(model, el, vocab, dev, autocast, rec)
-            if rec.objective == "llm":  # the model is trained to work without the language too
-                results[split]["without_language"] = evaluate(model, el, vocab, dev, autocast, rec, False)
+            results[split] = evaluate_all(model, el, vocab, dev, autocast, rec)
             run.log({"kind": "eval", "step": at, "split": split, **results[split]})
         return results
 
@@ -296,6 +264,8 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
         "dev_split": main, "dev_cer": results[main]["cer"], "dev_wer": results[main]["wer"],
         "dev_output": results[main].get("output"),
         "dev_cer_without_language": results[main].get("without_language", {}).get("cer"),
+        "dev_cer_without_context": results[main].get("without_context", {}).get("cer"),
+        **heldout_summary(results, untrained),
         "dev_cer_per_language": {k: v["cer"] for k, v in results[main]["per_language"].items()},
         "untrained_dev_cer": untrained[main]["cer"],
         "untrained_dev_cer_per_language": {k: v["cer"] for k, v in untrained[main]["per_language"].items()},

@@ -31,6 +31,7 @@ from omnicorpus.manifests.config import (
 )
 from omnicorpus.pipelines.cli_cluster import cluster_app
 from omnicorpus.pipelines.cli_simulate import simulate_cmd
+from omnicorpus.pipelines.cli_transcribe import transcribe_cmd
 
 if TYPE_CHECKING:
     from omnicorpus.pipelines.service import Published
@@ -48,6 +49,7 @@ releases_app = typer.Typer(help="Published releases.", no_args_is_help=True)
 app.add_typer(releases_app, name="releases")
 app.add_typer(cluster_app, name="cluster")
 app.command("simulate")(simulate_cmd)
+app.command("transcribe")(transcribe_cmd)
 CorpusOpt = Annotated[str | None, typer.Option(
     "--corpus", help="The config's community source (default: its only source of layout community).")]
 

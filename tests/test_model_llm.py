@@ -10,16 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from omnicorpus.model.ctc import edit_distance
-from omnicorpus.model.llm_asr import (
-    KVCache,
-    LlamaDecoder,
-    LLMASRModel,
-    apply_rope,
-    count_parameters_on_meta,
-    drop_languages,
-    get_decoder_config,
-    llama_ffn_dim,
-)
+from omnicorpus.model.llama import KVCache, LlamaDecoder, apply_rope, get_decoder_config, llama_ffn_dim
+from omnicorpus.model.llm_asr import LLMASRModel, count_parameters_on_meta, drop_languages
 from omnicorpus.model.vocab import build_vocab
 from omnicorpus.model.wav2vec2 import Wav2Vec2Encoder, count_parameters, get_config
 
