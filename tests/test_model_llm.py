@@ -19,13 +19,7 @@ LANGS = ["eng_Latn", "fra_Latn"]
 TEXTS = ["abc", "bad", "cab a", "dace", "ed", "bead", "ace b", "deb"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread for this module (restored after it): these models are tiny, and sized for one core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _decoder(seed: int = 0, **overrides: object) -> LlamaDecoder:

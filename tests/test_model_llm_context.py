@@ -31,12 +31,7 @@ LANGS = ["eng_Latn", "fra_Latn"]
 TEXTS = ["abc", "bad", "cab a", "dace", "ed", "bead", "ace b", "deb"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _model(seed: int = 0, slots: int = 3, stack: int = 2, **decoder: object) -> LLMASRModel:
