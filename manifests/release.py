@@ -105,8 +105,7 @@ def output_root_of(release: Release) -> str:
     shards = pc.unique(release.table("shards").column("path")).to_pylist()[:3]
     missing = [storage.join_relative(release.uri, p) for p in shards
                if storage.file_size(storage.join_relative(release.uri, p)) is None]
-    folder = release.uri.rstrip("/").rpartition("/")[0]
-    if folder.rpartition("/")[2] == "releases" and not missing:
+    if storage.parent(release.uri).rpartition("/")[2] == "releases" and not missing:
         return release.root
     example = f" (e.g. {missing[0]} is missing)" if missing else ""
     raise ValueError(

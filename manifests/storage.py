@@ -56,6 +56,11 @@ def join(base: str | os.PathLike[str], *parts: str) -> str:
     return "/".join([text, *(p.strip("/") for p in parts)])
 
 
+def parent(uri: str | os.PathLike[str]) -> str:
+    """The folder a local path or a URI names its last part in."""
+    return os.fspath(uri).rstrip("/").rpartition("/")[0]
+
+
 def join_relative(base: str | os.PathLike[str], rel: str) -> str:
     """What a relative path (one that may climb with `..`, as a release's shard paths do) names from `base`,
     normalized: a local path, or a URI of the same scheme."""

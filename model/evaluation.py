@@ -46,9 +46,10 @@ def batch_context(batch: dict[str, Any], device: torch.device) -> Context | None
                    int(batch["context_slots"]))
 
 
-def eval_loaders(release_dir: str | os.PathLike[str], vocab: Vocab, rec: Recipe, rank: int, world: int
-                 ) -> dict[str, EvalLoader]:
-    """The recipe's eval loaders by name: each of its splits, then each again over the held-out languages."""
+def eval_loaders(release_dir: str | os.PathLike[str], vocab: Vocab, rec: Recipe, rank: int, world: int,
+                 train_index: TrainIndex | None = None) -> dict[str, EvalLoader]:
+    """The recipe's eval loaders by name: each of its splits, then each again over the held-out languages.
+    `train_index`: the training loader's, the training languages' pool of examples (else read again)."""
     longest = rec.eval_max_seconds_per_batch or rec.max_seconds_per_batch
     groups: list[tuple[str, tuple[str, ...] | None]] = [("", rec.languages)]
     if rec.heldout_languages:
@@ -57,7 +58,8 @@ def eval_loaders(release_dir: str | os.PathLike[str], vocab: Vocab, rec: Recipe,
     for prefix, languages in groups:
         context = None
         if rec.context_examples:
-            pool = TrainIndex.from_release(release_dir, replace(rec.loader_config(), languages=languages))
+            pool = train_index if train_index is not None and not prefix else TrainIndex.from_release(
+                release_dir, replace(rec.loader_config(), languages=languages))
             context = (pool, rec.context_examples)
         for split in rec.eval_splits:
             loaders[prefix + split] = EvalLoader(

@@ -174,7 +174,7 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rec.lr_scale)
     loader = TrainLoader(release_dir, vocab, rec.loader_config(), rank=rank, world_size=world,
                          num_workers=rec.num_workers)
-    evals = eval_loaders(release_dir, vocab, rec, rank, world)
+    evals = eval_loaders(release_dir, vocab, rec, rank, world, loader.index)
     precision, autocast = autocast_for(rec, dev)
 
     step, untrained = 0, None

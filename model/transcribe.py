@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from omnicorpus.model.ctc import CTCModel, greedy_decode
 from omnicorpus.model.llm_asr import LLMASRModel
-from omnicorpus.model.reader import ShardCache, decode_flac
+from omnicorpus.model.reader import ShardCache, collate, decode_flac
 from omnicorpus.model.recipes import Recipe, recipe_from_dict
 from omnicorpus.model.sampler import Utterances, split_utterances
 from omnicorpus.model.vocab import Vocab
@@ -152,11 +152,9 @@ def choose_examples(pool: ContextPool, rule: str, n: int, targets: Sequence[np.n
 
 
 def _pad(audio: Sequence[np.ndarray], device: torch.device) -> tuple[Tensor, Tensor]:
-    lengths = torch.tensor([len(a) for a in audio], dtype=torch.long)
-    waves = torch.zeros(len(audio), int(lengths.max()))
-    for i, a in enumerate(audio):
-        waves[i, : len(a)] = torch.from_numpy(np.asarray(a, dtype=np.float32))
-    return waves.to(device), lengths.to(device)
+    """Zero-padded [B, T] audio and lengths, as the loaders give them (`model.reader.collate`)."""
+    batch = collate([np.asarray(a, dtype=np.float32) for a in audio], [[] for _ in audio])
+    return batch["audio"].to(device), batch["audio_lengths"].to(device)
 
 
 @torch.no_grad()

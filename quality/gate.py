@@ -156,7 +156,7 @@ def validate_release(release_dir: str | os.PathLike[str], *, output_root: str | 
                       data_docs=data_docs, seconds=time.perf_counter() - start,
                       tables={name: t.num_rows for name, t in tables.items()}, pages=pages,
                       damaged_shards=damaged, rebuild=rebuild)
-    storage.write_bytes_atomic(storage.join(docs_uri.rstrip("/").rpartition("/")[0], "verdict.json"),
+    storage.write_bytes_atomic(storage.join(storage.parent(docs_uri), "verdict.json"),
                                (json.dumps(verdict.as_dict(), indent=2, ensure_ascii=False) + "\n").encode())
     log.info("release %s: %s, %d checks, %d failed, %.1f s", release.id, "passed" if verdict.passed else "FAILED",
              len(checks), len(verdict.failures()), verdict.seconds)

@@ -16,7 +16,6 @@ hours, long-tail, durations, rejects, lid, speakers, community, splits, sampling
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -57,22 +56,8 @@ def write_report(release_dir: str | os.PathLike[str], out: str | os.PathLike[str
     release = open_release(release_dir)
     text = render_report(release, betas=betas, verdict=verdict)
     target = os.fspath(out) if out is not None else default_report_path(release)
-    data = text.encode("utf-8", errors="backslashreplace")
-    if storage.is_remote(target):
-        storage.write_bytes_atomic(target, data)
-        return target
-    path = Path(target.removeprefix("file://"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)  # readable by whoever serves the quality folder, as the rest of it
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    storage.write_bytes_atomic(target, text.encode("utf-8", errors="backslashreplace"))
+    return target if storage.is_remote(target) else Path(target.removeprefix("file://"))
 
 
 def render_report(release: Release, *, betas: Sequence[tuple[float, float]] = DEFAULT_BETAS,

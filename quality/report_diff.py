@@ -18,7 +18,7 @@ def diff_section(data: ReportData) -> str:
     parent_id = data.info.get("parent")
     if not parent_id:
         return '<p class="muted">No parent release: this is the first release, so there is nothing to compare.</p>'
-    parent_dir = storage.join(data.release.uri.rstrip("/").rpartition("/")[0], str(parent_id))  # its sibling
+    parent_dir = storage.join(storage.parent(data.release.uri), str(parent_id))  # its sibling
     if not storage.exists(storage.join(parent_dir, "release.json")):
         data.notes.append(f"The parent release <code>{escape(parent_id)}</code> is not next to this one; no diff.")
         return (f'<p class="muted">The parent release <code>{escape(parent_id)}</code> was not found next to this '
