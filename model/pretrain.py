@@ -2,6 +2,7 @@
 
     omnicorpus train RELEASE --recipe ssl-tiny --out RUN          (model.train dispatches SSL recipes here)
     torchrun --nproc-per-node N -m omnicorpus.model.train RELEASE --recipe ssl-300m --out RUN
+                                                                  (DDP; --set parallel=fsdp: model.parallel)
 
 Every training segment of the release is drawn (through the same two-level beta sampler as fine-tuning),
 labelled or not: unlabelled long-form segments included. The objective is model.ssl's (span masking,
@@ -45,6 +46,14 @@ from omnicorpus.model.loop import (
     sum_over_ranks,
     update,
     write_atomic,
+)
+from omnicorpus.model.parallel import (
+    accumulating,
+    full_state_dicts,
+    gathered,
+    load_state_dicts,
+    shard,
+    share_layer_skips,
 )
 from omnicorpus.model.recipes import Recipe
 from omnicorpus.model.ssl import SSLObjective, SSLOutput, chance_accuracy, ssl_forward
@@ -130,6 +139,9 @@ def pretrain(release_dir: str | os.PathLike[str], rec: Recipe, out: Path, *, sto
     torch.manual_seed(rec.seed)  # the same initial weights on every rank
     objective = rec.ssl_objective()
     task = SSLTask(Wav2Vec2SSL(rec.encoder_config()), objective).to(dev)
+    fsdp = world > 1 and rec.parallel == "fsdp"
+    if fsdp:
+        shard(task, dev, world)
     optimizer = make_optimizer(task, rec)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rec.lr_scale)
     loader = TrainLoader(release_dir, None, rec.loader_config(), rank=rank, world_size=world,
@@ -143,23 +155,23 @@ def pretrain(release_dir: str | os.PathLike[str], rec: Recipe, out: Path, *, sto
     step, untrained = 0, None
     torch.manual_seed(rec.seed + rank)  # masks, distractors, Gumbel noise and dropout differ between ranks
     if ckpt:
-        task.model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
+        load_state_dicts(task.model, optimizer, ckpt["model"], ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         step, untrained = ckpt["step"], ckpt.get("untrained")
         states = ckpt["loader"]
         loader.load_state_dict(states[rank] if len(states) == world else {**states[0], "layout": [-1, -1, -1]})
         set_rng_state(ckpt["rng"][rank] if len(ckpt["rng"]) == world else ckpt["rng"][0])
     ddp: nn.Module = task
-    if world > 1:
+    if world > 1 and not fsdp:
         ddp = nn.parallel.DistributedDataParallel(task, device_ids=[dev.index] if dev.type == "cuda" else None,
                                                   find_unused_parameters=True)
 
     def run_evals(at: int) -> dict[str, Any]:
         results = {}
-        for split, el in evals.items():
-            results[split] = evaluate_ssl(task, el, dev, objective.tau(at), autocast)
-            run.log({"kind": "eval", "step": at, "split": split, **results[split]})
+        with gathered(task):
+            for split, el in evals.items():
+                results[split] = evaluate_ssl(task, el, dev, objective.tau(at), autocast)
+                run.log({"kind": "eval", "step": at, "split": split, **results[split]})
         return results
 
     if untrained is None:
@@ -167,10 +179,11 @@ def pretrain(release_dir: str | os.PathLike[str], rec: Recipe, out: Path, *, sto
 
     def save(at: int) -> Path | None:
         loader_states, rngs = all_gather(loader.state_dict()), all_gather(rng_state())
+        model_state, optimizer_state = full_state_dicts(task.model, optimizer)
         if rank != 0:
             return None
         return run.write_checkpoint({
-            "step": at, "model": task.model.state_dict(), "optimizer": optimizer.state_dict(),
+            "step": at, "model": model_state, "optimizer": optimizer_state,
             "scheduler": scheduler.state_dict(), "loader": loader_states, "rng": rngs, "recipe": rec.to_dict(),
             "untrained": untrained, "world_size": world, "objective": "ssl"}, at, rec.keep_checkpoints)
 
@@ -185,7 +198,9 @@ def pretrain(release_dir: str | os.PathLike[str], rec: Recipe, out: Path, *, sto
             audio, lengths = batch["audio"].to(dev, non_blocking=True), batch["audio_lengths"].to(dev)
             micro += 1
             last_micro = micro % rec.grad_accum == 0
-            sync = contextlib.nullcontext() if (last_micro or world == 1) else ddp.no_sync()  # type: ignore[operator]
+            if fsdp:
+                share_layer_skips(task, rec.seed, step, micro % rec.grad_accum)
+            sync = contextlib.nullcontext() if (last_micro or world == 1) else accumulating(ddp)
             tau = objective.tau(step)
             with sync:
                 micro_step(ddp, audio, lengths, tau, autocast, rec.grad_accum, window)

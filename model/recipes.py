@@ -6,7 +6,8 @@ learning rates, batch sizes and masking follow common wav2vec 2.0 CTC fine-tunin
 points, not tuned here); `max_seconds_per_batch` is per rank and per micro-batch (the effective batch is
 that x world size x grad_accum). Memory: plain DDP keeps fp32 weights, gradients and AdamW moments on every
 GPU, about 16 bytes per parameter: 5 GB for 300M, 15 GB for 1B, 49 GB for 3B (fits an 80 GB H100 with
-activation checkpointing), 104 GB for 7B (an H200-class GPU, or sharding: FSDP is not implemented here).
+activation checkpointing), 104 GB for 7B (an H200-class GPU); `--set parallel=fsdp` shards them over the
+ranks instead (model.parallel).
 
 `ctc-tiny` on the sample corpus: restricted to its two languages with the most training utterances
 (`languages=("eng_Latn", "hin_Deva")`, 11 utterances) it memorises them in about 400 steps (training-split
@@ -27,6 +28,7 @@ from omnicorpus.model.ssl import SSLObjective
 from omnicorpus.model.wav2vec2 import Wav2Vec2Config, get_config
 
 OBJECTIVES = ("ctc", "ssl", "llm")
+PARALLEL = ("ddp", "fsdp")
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,9 @@ class Recipe:
     # loop
     grad_accum: int = 1
     precision: str = "auto"  # auto: bf16 autocast on CUDA with bf16 and on a CPU with native bf16 (AMX), else fp32
+    #: under torchrun: "ddp" (a full copy of the model on every rank) or "fsdp" (model.parallel: parameters,
+    #: gradients and optimizer state sharded over the ranks, each Transformer layer gathered when it runs)
+    parallel: str = "ddp"
     eval_every: int = 2_000
     eval_splits: tuple[str, ...] = ("dev",)
     eval_max_utterances: int | None = None  # per split, None: all
@@ -100,6 +105,8 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision is auto, bf16 or fp32, got {self.precision!r}")
+        if self.parallel not in PARALLEL:
+            raise ValueError(f"parallel is one of {', '.join(PARALLEL)}, got {self.parallel!r}")
         if self.steps < 1 or self.grad_accum < 1 or self.warmup_steps < 0:
             raise ValueError("steps and grad_accum must be positive, warmup_steps non-negative")
         if not self.eval_splits:

@@ -13,9 +13,11 @@ evaluation) took the same time (25.5 s against 25.7 s for 450 steps) and reached
 (0.047 against 0.010), so `ctc-tiny` pins fp32; without native bf16 the CPU emulates it and is much slower.
 The CTC loss and the log-softmax are always computed in float32.
 
-Under torchrun (WORLD_SIZE > 1) the model runs in DistributedDataParallel (nccl on CUDA, gloo on CPU);
-every rank reads its own slots of the shards and yields the same number of batches, and the dev CER/WER
-counts are summed over the ranks.
+Under torchrun (WORLD_SIZE > 1) the model runs in DistributedDataParallel (nccl on CUDA, gloo on CPU), or
+with recipe `parallel="fsdp"` sharded by FSDP2 (model.parallel: each encoder and decoder layer, then the
+root; evaluation on the gathered parameters; checkpoints in the same full single-file format); every rank
+reads its own slots of the shards and yields the same number of batches, and the dev CER/WER counts are
+summed over the ranks.
 
 Run folder:
     recipe.json, vocab.json      what the run trains with (the vocabulary also inside every checkpoint)
@@ -67,6 +69,14 @@ from omnicorpus.model.loop import (
     sum_over_ranks,
     update,
     write_atomic,
+)
+from omnicorpus.model.parallel import (
+    accumulating,
+    full_state_dicts,
+    gathered,
+    load_state_dicts,
+    shard,
+    share_layer_skips,
 )
 from omnicorpus.model.recipes import Recipe, get_recipe, parse_overrides
 from omnicorpus.model.sampling import Betas, plan_for_release
@@ -170,6 +180,9 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
         else:
             load_encoder(model.encoder, rec.init_encoder)
     model = model.to(dev)
+    fsdp = world > 1 and rec.parallel == "fsdp"
+    if fsdp:
+        shard(model, dev, world)
     optimizer = make_optimizer(model, rec)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rec.lr_scale)
     loader = TrainLoader(release_dir, vocab, rec.loader_config(), rank=rank, world_size=world,
@@ -180,8 +193,7 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
     step, untrained = 0, None
     torch.manual_seed(rec.seed + rank)  # masking and dropout differ between ranks (a resume restores its RNG)
     if ckpt:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
+        load_state_dicts(model, optimizer, ckpt["model"], ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         step, untrained = ckpt["step"], ckpt.get("untrained")
         states = ckpt["loader"]
@@ -191,16 +203,17 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
             loader.load_state_dict({**states[0], "layout": [-1, -1, -1]})  # counters only, new plan
         set_rng_state(ckpt["rng"][rank] if len(ckpt["rng"]) == world else ckpt["rng"][0])
     ddp: nn.Module = model
-    if world > 1:
+    if world > 1 and not fsdp:
         ddp = nn.parallel.DistributedDataParallel(
             model, device_ids=[dev.index] if dev.type == "cuda" else None,
             find_unused_parameters=rec.encoder_config().layerdrop > 0)
 
     def run_evals(at: int) -> dict[str, Any]:
         results = {}
-        for split, el in evals.items():
-            results[split] = evaluate_all(model, el, vocab, dev, autocast, rec)
-            run.log({"kind": "eval", "step": at, "split": split, **results[split]})
+        with gathered(model):
+            for split, el in evals.items():
+                results[split] = evaluate_all(model, el, vocab, dev, autocast, rec)
+                run.log({"kind": "eval", "step": at, "split": split, **results[split]})
         return results
 
     if untrained is None:
@@ -209,10 +222,11 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
     def save(at: int) -> Path | None:
         loader_states = all_gather(loader.state_dict())
         rngs = all_gather(rng_state())
+        model_state, optimizer_state = full_state_dicts(model, optimizer)
         if rank != 0:
             return None
         return run.write_checkpoint({
-            "step": at, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "step": at, "model": model_state, "optimizer": optimizer_state,
             "scheduler": scheduler.state_dict(), "loader": loader_states, "rng": rngs,
             "vocab": list(vocab.tokens), "recipe": rec.to_dict(), "untrained": untrained, "world_size": world,
         }, at, rec.keep_checkpoints)
@@ -226,7 +240,9 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
         for batch in loader:
             micro += 1
             last_micro = micro % rec.grad_accum == 0
-            sync = contextlib.nullcontext() if (last_micro or world == 1) else ddp.no_sync()  # type: ignore[operator]
+            if fsdp:
+                share_layer_skips(model, rec.seed, step, micro % rec.grad_accum)
+            sync = contextlib.nullcontext() if (last_micro or world == 1) else accumulating(ddp)
             with sync:
                 loss_sum, tokens, bad = batch_loss(ddp, model, batch, dev, rec, autocast)
                 (loss_sum / max(tokens, 1) / rec.grad_accum).backward()
@@ -304,8 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         if dist.is_initialized():
             dist.destroy_process_group()
     if int(os.environ.get("RANK", "0")) == 0:
-        brief = {k: summary[k] for k in ("recipe", "steps", "train_loss", "dev_split", "dev_cer",
-                                         "untrained_dev_cer", "checkpoint", "seconds")}
+        brief = {k: summary[k] for k in ("recipe", "steps", "train_loss", "dev_split", "dev_cer", "untrained_dev_cer",
+                                         "dev_accuracy", "untrained_dev_accuracy", "checkpoint", "seconds")
+                 if k in summary}  # an SSL summary has accuracies, no CER
         print(json.dumps(brief))
     return 0
 

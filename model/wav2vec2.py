@@ -263,6 +263,9 @@ class Wav2Vec2Encoder(nn.Module):
         self.pos_conv = PositionalConv(cfg)
         self.layers = nn.ModuleList(TransformerLayer(cfg) for _ in range(cfg.layers))
         self.final_layer_norm = nn.LayerNorm(cfg.dim)
+        #: where layerdrop draws the layers to skip (None: torch's default generator, per rank); FSDP sets one
+        #: seeded alike on every rank (model.parallel.share_layer_skips)
+        self.layerdrop_rng: torch.Generator | None = None
 
     def output_lengths(self, lengths: Tensor) -> Tensor:
         return self.feature_extractor.output_lengths(lengths)
@@ -299,7 +302,7 @@ class Wav2Vec2Encoder(nn.Module):
             x = self.final_layer_norm(x)
         attn_keep = None if bool(keep.all()) else keep
         for layer in self.layers:
-            if self.training and self.cfg.layerdrop > 0 and torch.rand(()).item() < self.cfg.layerdrop:
+            if self.training and self.cfg.layerdrop > 0 and torch.rand((), generator=self.layerdrop_rng).item() < self.cfg.layerdrop:
                 continue
             if self.cfg.activation_checkpointing and self.training:
                 x = checkpoint(layer, x, attn_keep, use_reentrant=False)
