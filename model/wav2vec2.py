@@ -302,7 +302,8 @@ class Wav2Vec2Encoder(nn.Module):
             x = self.final_layer_norm(x)
         attn_keep = None if bool(keep.all()) else keep
         for layer in self.layers:
-            if self.training and self.cfg.layerdrop > 0 and torch.rand((), generator=self.layerdrop_rng).item() < self.cfg.layerdrop:
+            drop = self.training and self.cfg.layerdrop > 0
+            if drop and torch.rand((), generator=self.layerdrop_rng).item() < self.cfg.layerdrop:
                 continue
             if self.cfg.activation_checkpointing and self.training:
                 x = checkpoint(layer, x, attn_keep, use_reentrant=False)
