@@ -5,6 +5,8 @@ print or return what they give; none of them builds a Spark session or runs the 
 
 from __future__ import annotations
 
+import importlib
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,14 +14,13 @@ from typing import TYPE_CHECKING
 from omnicorpus.manifests.config import PipelineConfig
 from omnicorpus.manifests.lock import holds_output_lock
 from omnicorpus.manifests.release import Release, open_release, output_root_of
-from omnicorpus.quality.gate import Verdict, validate_release
-from omnicorpus.quality.report import write_report
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from omnicorpus.pipelines.run import RunReport
     from omnicorpus.pipelines.sources import Listed, ListedFrame
+    from omnicorpus.quality.gate import Verdict
 
 
 def open_spark(cfg: PipelineConfig, master: str | None = None) -> SparkSession:
@@ -27,7 +28,27 @@ def open_spark(cfg: PipelineConfig, master: str | None = None) -> SparkSession:
     was given)."""
     from omnicorpus.pipelines.spark import spark_session
 
-    return spark_session(cfg.spark.master if master is None else master, cfg.spark.conf)
+    # Starting the JVM takes seconds of waiting here, and importing the chain seconds of CPU (Great
+    # Expectations alone about 4 s): the imports run in a thread meanwhile. One that fails is left for the
+    # import that needs it to raise again, where it is used.
+    loading = threading.Thread(target=_import_chain, name="import-chain", daemon=True)
+    loading.start()
+    try:
+        return spark_session(cfg.spark.master if master is None else master, cfg.spark.conf)
+    finally:
+        loading.join()
+
+
+#: What a run imports after Spark is up: the stages, the gate and the report.
+_CHAIN = ("omnicorpus.pipelines.run", "omnicorpus.quality.report")
+
+
+def _import_chain() -> None:
+    for name in _CHAIN:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001, S112 -- raised again, with its traceback, where the module is used
+            continue
 
 
 @dataclass
@@ -47,6 +68,9 @@ class Published:
 def gate(release_dir: str | Path, verdict: Verdict | None) -> tuple[Verdict, Path | str]:
     """The verdict of a release (`verdict`, when make_release just validated it; else the gate runs now, on
     the release in its output root) and its HTML report, written beside its quality results."""
+    from omnicorpus.quality.gate import validate_release
+    from omnicorpus.quality.report import write_report
+
     if verdict is None:
         made = open_release(release_dir)
         verdict = validate_release(made.uri, output_root=output_root_of(made))
