@@ -117,16 +117,22 @@ SMALL = {"max_seconds_per_batch": 12.0, "eval_max_utterances": 4, "checkpoint_ev
          "steps": 8, "warmup_steps": 2}
 
 
-def test_stop_and_resume_reaches_the_state_of_an_uninterrupted_run(release, tmp_path):
-    whole = train(release, "ctc-tiny", tmp_path / "whole", max_steps=8, device="cpu", overrides=SMALL)
-    first = train(release, "ctc-tiny", tmp_path / "split", max_steps=5, device="cpu", overrides=SMALL)
+# LLM-ASR in context (llm-asr-zs-tiny): the examples' own RNG, the language drops and the decoder resume too
+@pytest.mark.parametrize("recipe, overrides", [
+    ("ctc-tiny", SMALL),
+    ("llm-asr-zs-tiny", {**SMALL, "eval_max_utterances": 2, "max_new_tokens": 4}),
+])
+def test_stop_and_resume_reaches_the_state_of_an_uninterrupted_run(release, tmp_path, recipe, overrides):
+    whole = train(release, recipe, tmp_path / "whole", max_steps=8, device="cpu", overrides=overrides)
+    first = train(release, recipe, tmp_path / "split", max_steps=5, device="cpu", overrides=overrides)
     assert first["steps"] == 5 and Path(first["checkpoint"]).name == "step-00000005.pt"
-    second = train(release, "ctc-tiny", tmp_path / "split", max_steps=8, device="cpu", overrides=SMALL)
+    second = train(release, recipe, tmp_path / "split", max_steps=8, device="cpu", overrides=overrides)
     assert second["steps"] == 8 and second["steps_run"] == 3
     assert second["untrained_dev_cer"] == whole["untrained_dev_cer"], "step-0 metrics travel in the checkpoint"
     a = torch.load(whole["checkpoint"], map_location="cpu", weights_only=True)
     b = torch.load(second["checkpoint"], map_location="cpu", weights_only=True)
     assert a["loader"] == b["loader"], "the loader continued where it stopped"
+    assert ("context_rng" in json.dumps(a["loader"])) == (recipe == "llm-asr-zs-tiny"), "the examples' plan in it"
     for key, value in a["model"].items():
         assert torch.allclose(value, b["model"][key], atol=1e-5), key
     assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 8
