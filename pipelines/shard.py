@@ -22,9 +22,10 @@ from omnicorpus.corpus.pcm import encode_flac, read_flac
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.config import PipelineConfig
 from omnicorpus.manifests.layout import group_index
-from omnicorpus.manifests.schema import SAMPLE_RATE, SEGMENTS, SHARDS, UTTERANCES, item_meta
+from omnicorpus.manifests.schema import RECORDINGS, SAMPLE_RATE, SEGMENTS, SHARDS, UTTERANCES, item_meta
 from omnicorpus.manifests.tables import concat, conform, read_arrow_file, write_arrow_file
 from omnicorpus.pipelines.stage import EnvironmentFault
+from omnicorpus.pipelines.table_store import read_df
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -83,12 +84,23 @@ def tar_header(name: str, size: int) -> bytes:
 _MAYBE_EMPTY = ("text", "raw_text", "speaker")
 
 
+#: The column run_shards adds to each segment: where its recording starts in the source file (seconds; a
+#: Kaldi segment, a NeMo offset, a SpeechBrain start), so that a release's start and end locate the
+#: utterance in `source`, as the schema says, where the segments' own are within the recording.
+SOURCE_START = "_source_start"
+
+
+def in_source(seg: dict[str, Any], at: str) -> float:
+    """The segment's `start` or `end` in its source file's time (to the microsecond)."""
+    return round(float(seg.get(SOURCE_START) or 0.0) + float(seg[at]), 6)
+
+
 def sample_json(seg: dict[str, Any]) -> bytes:
     """The `<key>.json` of a sample: every key present in every sample, each with one type."""
     sample = {
         "key": seg["segment_id"], "language": seg["language"], "corpus": seg["corpus"], "split": seg["split"],
         "text": seg["text"], "raw_text": seg["raw_text"], "seconds": float(seg["seconds"]),
-        "source": seg["source_uri"], "start": float(seg["start"]), "end": float(seg["end"]),
+        "source": seg["source_uri"], "start": in_source(seg, "start"), "end": in_source(seg, "end"),
         "speaker": seg["speaker"], "labelled": bool(seg["labelled"]),
     }
     for key in _MAYBE_EMPTY:
@@ -138,7 +150,8 @@ class _ShardSink:
         utterances = [{
             "key": u["segment_id"], "shard": self.path, "language": u["language"], "corpus": u["corpus"],
             "split": u["split"], "seconds": u["seconds"], "text": u["text"], "raw_text": u["raw_text"],
-            "speaker": u["speaker"], "source": u["source_uri"], "start": u["start"], "end": u["end"],
+            "speaker": u["speaker"], "source": u["source_uri"], "start": in_source(u, "start"),
+            "end": in_source(u, "end"),
             "lid_language": u["lid_language"], "lid_prob": u["lid_prob"],
             "partner": item_meta(u["meta"]).get("partner"),
         } for u in self.utterances]
@@ -148,8 +161,8 @@ class _ShardSink:
 def group_digest(segments: list[dict[str, Any]], config_digest: str) -> str:
     h = hashlib.sha256(config_digest.encode())
     for seg in segments:
-        h.update(json.dumps([seg["segment_id"], seg["pcm_sha256"], seg["start"], seg["end"], seg["text"]],
-                            ensure_ascii=False).encode())
+        h.update(json.dumps([seg["segment_id"], seg["pcm_sha256"], seg["start"], seg["end"], seg["text"],
+                             seg.get(SOURCE_START) or 0.0], ensure_ascii=False).encode())
     return h.hexdigest()[:16]
 
 
@@ -199,7 +212,14 @@ class _SegmentAudio:
 
 def write_group_shards(table: pa.Table, task: ShardTask) -> pa.Table:
     """Write the shards of one (language, corpus, split) group and its index; returns its SHARDS rows."""
+    offsets: dict[str, float | None] = {}
+    if SOURCE_START in table.column_names:
+        offsets = dict(zip(table.column("segment_id").to_pylist(), table.column(SOURCE_START).to_pylist(),
+                           strict=True))
+        table = table.drop_columns([SOURCE_START])
     segments = sorted(conform(table, SEGMENTS).to_pylist(), key=lambda s: s["segment_id"])
+    for seg in segments:
+        seg[SOURCE_START] = offsets.get(seg["segment_id"])
     if not segments:
         return SHARDS.empty_table()
     first = segments[0]
@@ -251,6 +271,10 @@ def run_shards(cfg: PipelineConfig, accepted: DataFrame | None) -> tuple[pa.Tabl
         return SHARDS.empty_table(), UTTERANCES.empty_table()
     task = shard_spec_task(cfg)
     keys = ["language", "corpus", "split"]
+    recordings = read_df(accepted.sparkSession, cfg.output, "recordings", RECORDINGS)
+    if recordings is not None:  # one row per recording (max: never a second row, whatever the table holds)
+        starts = recordings.groupBy("recording_id").agg(F.max("start").alias(SOURCE_START))
+        accepted = accepted.join(starts, "recording_id", "left")
     # segments made before packs: about a byte per sample
     size = F.coalesce(F.col("flac_bytes"), (F.col("seconds") * SAMPLE_RATE).cast("long"))
     parts = accepted.groupBy(*keys).agg(

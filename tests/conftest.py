@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +59,23 @@ def pipeline_run(sample_corpus, spark, tmp_path_factory):
     cfg = dataclasses.replace(cfg, output=str(tmp_path_factory.mktemp("run") / "out"))
     os.environ.setdefault("SOURCE_DATE_EPOCH", "1764028800")
     return cfg, run_pipeline(cfg, spark)
+
+
+#: What `ctc_learned` trains: steps, and the sample corpus's two languages with the most training utterances.
+CTC_LEARN_STEPS = 450
+CTC_LEARN_LANGUAGES = ("eng_Latn", "hin_Deva")
+
+
+@pytest.fixture(scope="session")
+def ctc_learned(pipeline_run, tmp_path_factory) -> tuple[Path, dict]:
+    """`omnicorpus train RELEASE --recipe ctc-tiny` (the console script) for CTC_LEARN_STEPS steps on
+    CTC_LEARN_LANGUAGES of the sample release, evaluated on its train and dev splits: (run folder, summary).
+    The CTC learning tests read it, and the LLM-ASR tests start their encoder from its checkpoint."""
+    out = tmp_path_factory.mktemp("ctc-learned") / "run"
+    command = [str(Path(sys.executable).with_name("omnicorpus")), "train", str(pipeline_run[1].release.path),
+               "--recipe", "ctc-tiny", "--out", str(out), "--device", "cpu", "--max-steps", str(CTC_LEARN_STEPS),
+               "--languages", ",".join(CTC_LEARN_LANGUAGES), "--set", "eval_every=10000",
+               "--set", "checkpoint_every=10000", "--set", 'eval_splits=["train", "dev"]']
+    run = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return out, json.loads((out / "summary.json").read_text("utf-8"))

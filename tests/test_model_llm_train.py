@@ -38,10 +38,11 @@ def _train(release: Path, recipe: str, out: Path, steps: int, *extra: str) -> No
 
 
 @pytest.fixture(scope="module")
-def learned(pipeline_run, tmp_path_factory):
+def learned(pipeline_run, ctc_learned, tmp_path_factory):
+    """LLM-ASR from the encoder of ctc-tiny trained 450 steps on the same two languages (conftest)."""
     release = Path(pipeline_run[1].release.path)
-    ctc = tmp_path_factory.mktemp("ctc")
-    _train(release, "ctc-tiny", ctc, 450, "--set", 'eval_splits=["train"]')
+    ctc, ctc_summary = ctc_learned
+    assert ctc_summary["steps"] == 450 and set(ctc_summary["dev_cer_per_language"]) == set(LANGUAGES)
     out = tmp_path_factory.mktemp("llm-asr")
     _train(release, "llm-asr-tiny", out, STEPS, "--init-encoder", str(ctc / "checkpoints" / "step-00000450.pt"),
            "--set", 'eval_splits=["train", "dev"]', "--set", "eval_max_seconds_per_batch=80",

@@ -262,3 +262,37 @@ def test_changed_stage_parameters_take_effect_on_everything(pipeline_run, spark,
     assert len(segments) == len(set(segments)), "no segment of the old curation is left beside the new"
     keys = report.release.table("rejects").column("key").to_pylist()
     assert len(keys) == len(set(keys)), "no reject of the old curation is left beside the new"
+
+
+def test_start_and_end_locate_each_utterance_in_its_source_file(pipeline_run, sample_corpus):
+    """A Kaldi recording is a span of its wav (`segments`): the release's start and end are in the wav's
+    time, inside that span, in utterances.parquet and in each sample's JSON alike (not the span's own time,
+    which made two segments of one wav look like the same utterance)."""
+    import tarfile
+
+    _, report = pipeline_run
+    release = report.release
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for data in sorted((sample_corpus / "kaldi").rglob("segments")):
+        wavs = {}
+        for line in (data.parent / "wav.scp").read_text("utf-8").splitlines():
+            recording, command = line.split(maxsplit=1)
+            wavs[recording] = next(Path(t).name for t in command.split() if t.endswith(".wav"))
+        for line in data.read_text("utf-8").splitlines():
+            _, recording, begin, end = line.split()
+            spans.setdefault(wavs[recording], []).append((float(begin), float(end)))
+    utterances = release.table("utterances").to_pylist()
+    cut = [u for u in utterances if Path(u["source"]).name in spans]
+    assert len(cut) >= 4 and len({Path(u["source"]).name for u in cut}) < len(cut), "several spans of one wav"
+    for u in cut:
+        assert any(b - 0.01 <= u["start"] < u["end"] <= e + 0.01 for b, e in spans[Path(u["source"]).name]), u
+    assert len({(u["source"], u["start"], u["end"]) for u in cut}) == len(cut)
+    by_key = {u["key"]: u for u in cut}
+    shard = release.path / next(u["shard"] for u in cut)
+    with tarfile.open(shard) as tar:
+        for member in tar.getmembers():
+            if member.name.endswith(".json"):
+                sample = json.loads(tar.extractfile(member).read())
+                if sample["key"] in by_key:
+                    u = by_key[sample["key"]]
+                    assert (sample["start"], sample["end"]) == (u["start"], u["end"]), sample
