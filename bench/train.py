@@ -226,6 +226,25 @@ def build_ours(rec: Any, device: torch.device) -> Run:
     return run
 
 
+#: Dense bf16 tensor-core peak of the GPUs we may run on (vendor figures, FLOP/s), for model FLOPs utilisation.
+BF16_PEAK = {"H200": 989.4e12, "H100": 989.4e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12}
+
+
+def step_flops(run: Run, micro: list[dict[str, Any]]) -> float:
+    """FLOPs of one more (untimed) step of `run` over `micro`, forward and backward, as torch's FlopCounterMode
+    counts them (matrix products, convolutions and attention: the model FLOPs of MFU)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        run.step(micro)
+    return float(counter.get_total_flops())
+
+
+def bf16_peak(name: str) -> float | None:
+    return next((v for k, v in BF16_PEAK.items() if k in name), None)
+
+
 def peak_rss_gb() -> float:
     import resource
 
@@ -309,6 +328,7 @@ def main() -> None:
             ref = reference.result(steps)
             del reference
         ours, last = run.result(steps), run.last
+        flops = step_flops(run, batches[:rec.grad_accum]) if device.type == "cuda" else None
         del run
         free(device)
         log(f"  reference (encoder, mean-square loss, AdamW): {ref}")
@@ -316,6 +336,14 @@ def main() -> None:
         ratio = ours["audio_s_per_s"] / ref["audio_s_per_s"]
         log(f"  ratio {ratio:.3f}" + ("" if device.type == "cuda" else
                                       f"; this process's peak RSS so far {peak_rss_gb():.2f} GB"))
+        utilisation: dict[str, Any] = {}
+        if flops:  # achieved model FLOP/s of ours' steps, and its share of the GPU's dense bf16 peak
+            achieved = flops / ours["s_per_step"]
+            peak = bf16_peak(name)
+            utilisation = {"model_tflops_per_step": round(flops / 1e12, 3),
+                           "ours_tflops_per_s": round(achieved / 1e12, 2),
+                           "mfu": round(achieved / peak, 4) if peak and precision == "bf16" else None}
+            log(f"  model FLOPs {flops / 1e12:.2f} T a step, {achieved / 1e12:.1f} TFLOP/s, MFU {utilisation['mfu']}")
         results[recipe_name] = {
             "ours": ours["audio_s_per_s"], "reference": ref["audio_s_per_s"], "ratio": round(ratio, 4),
             "ours_s_per_step": ours["s_per_step"], "reference_s_per_step": ref["s_per_step"],
@@ -325,7 +353,7 @@ def main() -> None:
             "seconds": seconds, "min_seconds": args.min_seconds, "grad_accum": rec.grad_accum,
             "steps": steps, "warmup": warmup, "ours_detail": ours, "reference_detail": ref,
             "order": "sequential" if args.sequential else "alternating",
-            "last_step": last,
+            "last_step": last, **utilisation,
         }
     if not results:
         raise SystemExit("--recipes named no recipe")

@@ -62,6 +62,16 @@ def sum_over_ranks(values: list[float], device: torch.device) -> list[float]:
 # --- pieces of the loop -------------------------------------------------------------------------------
 
 
+def peak_memory(device: torch.device) -> dict[str, float]:
+    """{"peak_memory_gb": ...}: the most the device's allocator held since the last call (then reset), for
+    the train log lines on CUDA; {} on CPU."""
+    if device.type != "cuda":
+        return {}
+    peak = torch.cuda.max_memory_allocated(device) / 1e9
+    torch.cuda.reset_peak_memory_stats(device)
+    return {"peak_memory_gb": round(peak, 3)}
+
+
 def cpu_has_native_bf16() -> bool:
     """AMX or AVX512-BF16: bf16 matrix products in hardware (elsewhere torch emulates them, slowly)."""
     checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")

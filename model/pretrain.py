@@ -41,6 +41,7 @@ from omnicorpus.model.loop import (
     finish_rank,
     init_distributed,
     make_optimizer,
+    peak_memory,
     rng_state,
     set_rng_state,
     sum_over_ranks,
@@ -221,7 +222,7 @@ def pretrain(release_dir: str | os.PathLike[str], rec: Recipe, out: Path, *, sto
                          "accuracy": total["correct"] / max(total["masked"], 1), "masked": int(total["masked"]),
                          "tau": tau, "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
                          "audio_seconds": total["audio_seconds"], "utterances": int(total["utterances"]),
-                         "seconds": now - t_log, "epoch": loader.epoch})
+                         "seconds": now - t_log, "epoch": loader.epoch, **peak_memory(dev)})
                 window, t_log = dict.fromkeys(window, 0.0), now
             cadence.after(step)
             if step >= stop:

@@ -63,6 +63,7 @@ from omnicorpus.model.loop import (
     finish_rank,
     init_distributed,
     make_optimizer,
+    peak_memory,
     release_folder,
     rng_state,
     set_rng_state,
@@ -265,7 +266,7 @@ def train(release_dir: str | os.PathLike[str], recipe: str, out: str | os.PathLi
                 run.log({"kind": "train", "step": step, "loss": total[0] / max(total[1], 1),
                          "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
                          "audio_seconds": total[2], "utterances": int(total[3]), "unalignable": int(total[4]),
-                         "seconds": now - t_log, "epoch": loader.epoch})
+                         "seconds": now - t_log, "epoch": loader.epoch, **peak_memory(dev)})
                 window, t_log = [0.0, 0.0, 0.0, 0.0, 0.0], now
             cadence.after(step)
             if step >= stop:
