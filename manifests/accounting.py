@@ -59,7 +59,7 @@ class SourceAccount:
 
 
 def listed_sources(info: dict[str, Any]) -> list[dict[str, Any]]:
-    """release.json's `sources`: dicts of name, layout, listed, ignored, ignored_examples (older releases
+    """release.json's `sources`: dicts of name, layout, license, listed, ignored, ignored_examples (older releases
     hold a list of names only)."""
     return [s if isinstance(s, dict) else {"name": s} for s in info.get("sources") or []]
 

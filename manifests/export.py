@@ -31,25 +31,26 @@ temporary folder in OUT and renamed into place; part files roll over at about 25
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import re
 import shutil
-import tarfile
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import soundfile as sf
 
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.release import Release
 from omnicorpus.manifests.schema import SAMPLE_RATE, SCHEMA_VERSION, SPLITS
+from omnicorpus.manifests.shard_audio import ExportError, release_audio
+
+__all__ = ["ExportError", "export_omnilingual"]
 
 #: Columns of the part files; corpus, split and language are the partition folders.
 OMNILINGUAL_SCHEMA = pa.schema([
@@ -57,6 +58,9 @@ OMNILINGUAL_SCHEMA = pa.schema([
     pa.field("audio_bytes", pa.binary(), metadata={"doc": "FLAC file, 16 kHz mono 16-bit"}),
     pa.field("audio_size", pa.int64(), metadata={"doc": "Decoded samples at 16 kHz"}),
 ])
+#: The same with `audio_bytes` as list<int8>, the type Omnilingual ASR's own ingestion writes (`--audio-int8`).
+OMNILINGUAL_INT8_SCHEMA = OMNILINGUAL_SCHEMA.set(1, pa.field(
+    "audio_bytes", pa.list_(pa.int8()), metadata={"doc": "FLAC file, 16 kHz mono 16-bit, as signed bytes"}))
 PARTITION_COLUMNS = ("corpus", "split", "language")
 STATS_SCHEMA = pa.schema([("corpus", pa.string()), ("language", pa.string()), ("hours", pa.float64())])
 
@@ -64,13 +68,11 @@ ROW_GROUP_ROWS = 100  # their ingestion's row_group_size; their loader streams r
 MAX_FILE_BYTES = 256 * 1024 * 1024
 
 
-class ExportError(RuntimeError):
-    """A release whose shards do not hold what its manifests say."""
-
-
 def release_version(release: Release) -> int:
-    """The number in a release id: `v0003` -> 3."""
-    match = re.fullmatch(r"v?0*(\d+)", release.id)
+    """The number in a release id: `v0003` -> 3; a selection's is its parent's."""
+    parent = release.info.get("parent")
+    name = parent["id"] if release.info.get("kind") == "selection" and isinstance(parent, dict) else release.id
+    match = re.fullmatch(r"v?0*(\d+)", name)
     if match is None:
         raise ValueError(f"release id {release.id!r} carries no number; pass version=")
     return int(match.group(1))
@@ -81,39 +83,6 @@ def stats_paths(out: str | os.PathLike[str], version: int) -> tuple[Path, Path]:
     return (Path(out) / f"language_distribution_{version}.tsv", Path(out) / f"language_distribution_{version}.parquet")
 
 
-class _HashingReader(io.RawIOBase):
-    """A file that hashes what is read through it (a tar streamed once, checked against its manifest)."""
-
-    def __init__(self, f: IO[bytes]) -> None:
-        self.f, self.sha256 = f, hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        data = self.f.read(len(b))
-        b[: len(data)] = data
-        self.sha256.update(data)
-        return len(data)
-
-    def finish(self) -> str:
-        while self.read(1 << 20):
-            pass
-        return self.sha256.hexdigest()
-
-
-def _flac_samples(data: bytes, where: str) -> int:
-    """Decoded samples of a shard's FLAC, from its header; it must be 16 kHz mono FLAC."""
-    try:
-        with sf.SoundFile(io.BytesIO(data)) as f:
-            rate, channels, kind, frames = f.samplerate, f.channels, f.format, f.frames
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise ExportError(f"{where}: cannot read FLAC: {exc}") from None
-    if rate != SAMPLE_RATE or channels != 1 or kind != "FLAC":
-        raise ExportError(f"{where}: expected {SAMPLE_RATE} Hz mono FLAC, found {kind} {rate} Hz x {channels}")
-    return int(frames)
-
-
 class _Sample(NamedTuple):
     """One row of the Omnilingual layout, as read from a shard."""
 
@@ -122,32 +91,23 @@ class _Sample(NamedTuple):
     samples: int  # the audio's length in 16 kHz samples
 
 
-def _shard_samples(path: Path, sha256: str | None, wanted: dict[str, str]) -> Iterator[_Sample]:
-    """The wanted keys of a shard, in the shard's order; checks the shard's hash."""
-    found = 0
-    with open(path, "rb") as raw:
-        reader = _HashingReader(raw)
-        with tarfile.open(fileobj=io.BufferedReader(reader, 1 << 20), mode="r|") as tar:
-            for member in tar:
-                key, _, suffix = member.name.rpartition(".")
-                if suffix != "flac" or key not in wanted:
-                    continue
-                data = tar.extractfile(member).read()  # type: ignore[union-attr]
-                found += 1
-                yield _Sample(wanted[key], data, _flac_samples(data, f"{path}:{member.name}"))
-        digest = reader.finish()
-    if found != len(wanted):
-        raise ExportError(f"{path}: {len(wanted) - found} sample(s) of utterances.parquet are not in the shard")
-    if sha256 and digest != sha256:
-        raise ExportError(f"{path}: SHA-256 {digest} differs from shards.parquet ({sha256})")
+def _audio_column(flacs: tuple[bytes, ...], as_int8: bool) -> pa.Array:
+    """The FLAC files as binary, or as list<int8> over the same bytes (no copy of each value)."""
+    if not as_int8:
+        return pa.array(flacs, pa.binary())
+    offsets = np.concatenate([[0], np.cumsum([len(f) for f in flacs])]).astype(np.int32)
+    values = np.frombuffer(b"".join(flacs), dtype=np.int8)
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, pa.int8()))
 
 
 class _PartitionWriter:
     """Part files of one partition folder: fixed row groups, a new file past max_bytes."""
 
-    def __init__(self, folder: Path, metadata: dict[bytes, bytes], max_bytes: int, row_group_rows: int) -> None:
+    def __init__(self, folder: Path, metadata: dict[bytes, bytes], max_bytes: int, row_group_rows: int,
+                 audio_int8: bool = False) -> None:
         self.folder, self.max_bytes, self.rows_per_group = folder, max_bytes, row_group_rows
-        self.schema = OMNILINGUAL_SCHEMA.with_metadata(metadata)
+        self.schema = (OMNILINGUAL_INT8_SCHEMA if audio_int8 else OMNILINGUAL_SCHEMA).with_metadata(metadata)
+        self.audio_int8 = audio_int8
         self.files: list[Path] = []
         self.pending: list[_Sample] = []
         self.pending_bytes = 0
@@ -179,8 +139,8 @@ class _PartitionWriter:
                 use_dictionary=False, write_statistics=["text", "audio_size"], store_schema=True)
             self.files.append(path)
         texts, audio, sizes = zip(*self.pending, strict=True)
-        batch = pa.table([pa.array(texts, pa.string()), pa.array(audio, pa.binary()), pa.array(sizes, pa.int64())],
-                         schema=self.schema)
+        batch = pa.table([pa.array(texts, pa.string()), _audio_column(audio, self.audio_int8),
+                          pa.array(sizes, pa.int64())], schema=self.schema)
         self._writer.write_table(batch, row_group_size=len(self.pending))
         self.pending, self.pending_bytes = [], 0
 
@@ -224,7 +184,7 @@ def _stats_tsv(stats: pa.Table) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _replace_dir(tmp: Path, final: Path) -> None:
+def replace_dir(tmp: Path, final: Path) -> None:
     """Move a finished folder into place; an earlier export there is swapped out, then removed."""
     old = None
     if final.exists():
@@ -242,40 +202,40 @@ def _replace_dir(tmp: Path, final: Path) -> None:
 
 def export_omnilingual(release: Release, out: str | os.PathLike[str], *, version: int | None = None,
                        splits: Iterable[str] = SPLITS, max_file_bytes: int = MAX_FILE_BYTES,
-                       row_group_rows: int = ROW_GROUP_ROWS) -> dict[str, Any]:
+                       row_group_rows: int = ROW_GROUP_ROWS, audio_int8: bool = False,
+                       progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Write `release` in the Omnilingual ASR layout under `out/version=N` (N: the release's number unless
     `version` is given), with its stats beside it; an earlier export of the same version is replaced.
 
     Returns what was written: `utterances` exported, `skipped` (unlabelled or of unknown language, with
     `skipped_by_reason`), `other_splits` (utterances of splits not asked for), `hours` per corpus then language,
     `files` (part files, relative to `out`), `files_written`, `bytes`, `path`, `stats_tsv`, `stats_parquet`.
+    `audio_int8`: audio_bytes as list<int8> (their ingestion's type) instead of binary; `progress(done, total)`
+    is called after each utterance.
     """
     out = Path(out)
     version = release_version(release) if version is None else int(version)
     groups, skipped, other_splits = _partitions(release, splits)
-    shards = {s["path"]: s["sha256"] for s in release.table("shards").select(["path", "sha256"]).to_pylist()}
     metadata = {b"omnicorpus_release": release.id.encode(), b"omnicorpus_schema_version": SCHEMA_VERSION.encode()}
 
     final = out / f"version={version}"
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".tmp-{uuid.uuid4().hex}-version={version}"
     samples: dict[tuple[str, str], int] = defaultdict(int)
+    done, total = 0, sum(len(rows) for rows in groups.values())
     files: list[Path] = []
     try:
         for (corpus, split, language), rows in groups.items():
             folder = tmp / f"corpus={corpus}" / f"split={split}" / f"language={language}"
-            writer = _PartitionWriter(folder, metadata, max_file_bytes, row_group_rows)
-            by_shard: dict[str, dict[str, str]] = defaultdict(dict)
-            for u in rows:
-                by_shard[u["shard"]][u["key"]] = u["text"]
-            for shard, wanted in by_shard.items():  # in path order: rows were sorted by (shard, key)
-                if shard not in shards:
-                    raise ExportError(f"{release.path}: utterances name shard {shard}, which shards.parquet lacks")
-                for row in _shard_samples(release.path / shard, shards[shard], wanted):
-                    writer.add(row)
-                    samples[(corpus, language)] += row.samples
+            writer = _PartitionWriter(folder, metadata, max_file_bytes, row_group_rows, audio_int8)
+            for u, audio in release_audio(release, rows):  # rows were sorted by (shard, key)
+                writer.add(_Sample(u["text"], audio.flac, audio.samples))
+                samples[(corpus, language)] += audio.samples
+                done += 1
+                if progress is not None:
+                    progress(done, total)
             files += [p.relative_to(tmp) for p in writer.close()]
-        _replace_dir(tmp, final)
+        replace_dir(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

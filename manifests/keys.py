@@ -24,6 +24,18 @@ def check_identifier(value: object, what: str) -> str:
     return value
 
 
+def safe_component(value: object, what: str) -> str:
+    """`value` when it can be one file or folder name as it is on any system, else ValueError naming it: a
+    non-empty string without '/', '\\' or NUL, not starting with '.', without '..', at most 240 bytes. Looser than
+    check_identifier: for values a release already holds (keys, language codes, corpus names) that an export
+    turns into paths, which must never climb out of the export folder nor hide in it."""
+    if (not isinstance(value, str) or not value or value.startswith(".") or ".." in value
+            or any(c in value for c in "/\\\0") or len(value.encode()) > 240):
+        raise UnsafeIdentifier(f"{what} {value!r} cannot be a path component: it must be a non-empty name without "
+                               "'/', '\\', NUL or '..', not starting with '.' (at most 240 bytes)")
+    return value
+
+
 def item_id(corpus: str, location: str, start: float | None = None, end: float | None = None,
             channel: int | None = None) -> str:
     """Id of a source item: `<corpus>-<24 hex>`, a hash of where it is within its source (and of the channel,

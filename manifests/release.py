@@ -199,11 +199,11 @@ def build_release(root: str, shards: pa.Table, utterances: pa.Table, rejects: pa
     }
     files["release.json"] = (json.dumps(info, indent=2, sort_keys=True) + "\n").encode()
     final = release_dir(root, release_id)
-    _write_release_folder(final, files)
+    write_release_folder(final, files)
     return Release(final, info), True
 
 
-def _write_release_folder(final: str, files: dict[str, bytes]) -> None:
+def write_release_folder(final: str, files: dict[str, bytes]) -> None:
     """Put a release's files in place, all or nothing: on a local file system written under a temporary name,
     fsynced and renamed; on an object store (where a put is atomic and a rename is a copy) each file put under
     its final name, release.json last, since a folder without it is no release (open_release)."""

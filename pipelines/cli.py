@@ -30,6 +30,7 @@ from omnicorpus.manifests.config import (
     load_config,
 )
 from omnicorpus.pipelines.cli_cluster import cluster_app
+from omnicorpus.pipelines.cli_export import export_cmd, select_cmd
 from omnicorpus.pipelines.cli_options import ReleaseArg
 from omnicorpus.pipelines.cli_simulate import simulate_cmd
 from omnicorpus.pipelines.cli_train import tokenizer_cmd, train_cmd
@@ -54,6 +55,8 @@ app.command("simulate")(simulate_cmd)
 app.command("transcribe")(transcribe_cmd)
 app.command("train")(train_cmd)
 app.command("tokenizer")(tokenizer_cmd)
+app.command("select")(select_cmd)
+app.command("export")(export_cmd)
 CorpusOpt = Annotated[str | None, typer.Option(
     "--corpus", help="The config's community source (default: its only source of layout community).")]
 
@@ -379,22 +382,6 @@ def release_cmd(cfg: PipelineConfig, strict: StrictOpt = False) -> None:
     print_summary(published.release.path)
     out.print(f"{'new release' if published.new else 'unchanged, latest release'}: [bold]{published.release.path}[/]")
     _finish(published, strict=strict)
-
-
-@app.command("export")
-def export_cmd(
-    release: Annotated[Path, typer.Argument(help="A release folder, or an output root (its latest release).")],
-    out_dir: Annotated[Path, typer.Argument(help="Folder to write the export into.")],
-    format: Annotated[str, typer.Option("--format", help="omnilingual-parquet")] = "omnilingual-parquet",
-) -> None:
-    """Export a release in another layout: `omnilingual-parquet` is the Omnilingual ASR storage layout."""
-    from omnicorpus.manifests.export import export_omnilingual
-    from omnicorpus.manifests.release import open_release
-
-    if format != "omnilingual-parquet":
-        raise ValueError(f"unknown export format {format!r}; one of: omnilingual-parquet")
-    result = export_omnilingual(open_release(release), out_dir)
-    out.print_json(json.dumps(result, default=str))
 
 
 def print_verdict(verdict: Verdict) -> None:

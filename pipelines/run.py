@@ -108,7 +108,7 @@ def release_shards(cfg: PipelineConfig, spark: SparkSession) -> tuple[pa.Table, 
 def listing_record(cfg: PipelineConfig, listed: Listed | ListedFrame) -> list[dict[str, Any]]:
     """What release.json records of each source's listing (see manifests.accounting)."""
     counts = listed.counts
-    return [{"name": s.name, "layout": listed.layouts[s.name], "listed": counts[s.name],
+    return [{"name": s.name, "layout": listed.layouts[s.name], "license": s.license, "listed": counts[s.name],
              "ignored": listed.ignored[s.name].count, "ignored_examples": list(listed.ignored[s.name].examples)}
             for s in cfg.sources]
 

@@ -38,7 +38,10 @@ SECTIONS: tuple[tuple[str, str], ...] = tuple((section.id, section.title) for se
 
 
 def default_report_path(release: Release) -> str:
-    """`<output root>/quality/<release id>/report.html` (a local path or a storage URI, as the root is)."""
+    """`<output root>/quality/<release id>/report.html` (a local path or a storage URI, as the root is); a
+    selection's lies in the selection's folder (it has no output root of its own)."""
+    if release.info.get("kind") == "selection":
+        return storage.join(release.uri, "report.html")
     return storage.join(quality_dir(release.root, release.id), "report.html")
 
 

@@ -82,10 +82,16 @@ def overview_section(data: ReportData) -> str:
         f'<div class="card"><div class="card-label">{escape(k)}</div><div class="card-value">{v}</div>'
         f'{f"<div class=card-sub>{escape(s)}</div>" if s else ""}</div>' for k, v, s in cards) + "</div>")
     content = str(info.get("content_sha256") or "")
+    parent = info.get("parent")
+    parent_info: dict[str, Any] = parent if isinstance(parent, dict) else {}
+    selection = info.get("kind") == "selection" and bool(parent_info)
     meta = [
         ("Release", info.get("id")),
         ("Created", info.get("created")),
-        ("Parent", info.get("parent") or "none (first release)"),
+        ("Parent", (f"selection of {parent_info.get('id')} ({parent_info.get('path')})" if selection
+                    else parent) or "none (first release)"),
+        *([("Query", json.dumps({k: v for k, v in info.get("query", {}).items() if v not in (None, [])},
+                                sort_keys=True))] if selection else []),
         ("Config hash", info.get("config_hash")),
         ("Schema version", info.get("schema_version")),
         ("Content digest", content[:16] + ("…" if len(content) > 16 else "")),
