@@ -27,6 +27,7 @@ from omnicorpus.corpus.text import (
 )
 from omnicorpus.manifests.config import SourceConfig
 from omnicorpus.manifests.keys import item_id
+from omnicorpus.manifests.licences import keeps_speaker_ids
 from omnicorpus.manifests.schema import SOURCE_ITEMS, SPLITS, ListingProblem, Reason
 from omnicorpus.manifests.tables import conform
 
@@ -175,7 +176,8 @@ class Listing:
     """Collects the rows of one adapter run and makes the SOURCE_ITEMS table.
 
     `add` fills the derived columns: item_id, corpus, layout, license, labelled (source.labelled and a
-    transcript exists), language_raw (source.language when the item has none). `table()` drops repeated
+    transcript exists), language_raw (source.language when the item has none), speaker_source (speaker_raw where
+    the source's licence and `speaker_ids` keep it: manifests.licences). `table()` drops repeated
     item ids (the first listing wins; its meta counts the repeats and a repeat that disagrees on the
     transcript or split sets a listing_error) and sorts by source_uri, start, end, channel.
     `ignore(path)` counts a file of the source tree that is no item (see `ignored_files`). A layout whose
@@ -248,7 +250,10 @@ class Listing:
         self._rows[iid] = {
             "item_id": iid, "item_version": None, "corpus": src.name, "layout": self.layout, "source_uri": source_uri,
             "start": start, "end": end, "channel": channel, "raw_text": raw_text,
-            "speaker_raw": speaker_raw or None, "split": split, "language_raw": language_raw or src.language,
+            "speaker_raw": speaker_raw or None,
+            "speaker_source": (speaker_raw or None) if keeps_speaker_ids(src.speaker_ids, self.layout,
+                                                                         license or src.license) else None,
+            "split": split, "language_raw": language_raw or src.language,
             "license": license or src.license, "labelled": bool(labelled), "listing_error": listing_error,
             "meta": dict(meta) if meta else None,
         }

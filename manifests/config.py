@@ -18,6 +18,8 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
+from omnicorpus.manifests.licences import SPEAKER_ID_POLICIES
+
 #: Layouts with an adapter in omnicorpus.corpus (plus `auto`, which detects one).
 LAYOUTS = ("common_voice", "fleurs", "librispeech", "kaldi", "lhotse", "hf_parquet", "folder", "longform", "community")
 
@@ -46,6 +48,9 @@ class SourceConfig:
     # Kaldi wav.scp commands other than the decoder pipes read directly: run them (argv-split, no shell,
     # with a timeout and a size cap) only when the source says so.
     allow_commands: bool = False
+    # keep the corpus's own speaker ids as speaker_source: auto (when the licence is open), keep, pseudonymise;
+    # community speakers are always pseudonymised (manifests.licences)
+    speaker_ids: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -282,6 +287,10 @@ def _check_source(src: SourceConfig, where: str, problems: list[str]) -> None:
                         f"one of {', '.join(LAYOUTS)} or auto")
     if "://" not in src.path and not Path(src.path).exists():
         problems.append(f"{where}.path: {src.path} does not exist")
+    if src.speaker_ids not in SPEAKER_ID_POLICIES:
+        problems.append(f"{where}.speaker_ids: {src.speaker_ids!r} is not one of {', '.join(SPEAKER_ID_POLICIES)}")
+    elif src.speaker_ids == "keep" and src.layout == "community":
+        problems.append(f"{where}.speaker_ids: community speakers are always pseudonymised; keep is not allowed")
     if src.language is not None:
         try:
             to_language(src.language, source=src.name)

@@ -122,13 +122,15 @@ COLUMNS: tuple[tuple[str, pa.DataType, str, str], ...] = (
     ("corpus", pa.string(), "string", "Corpus the utterance came from"),
     ("split", pa.string(), "string", "train, dev or test"),
     ("speaker", pa.string(), "string", "Speaker pseudonym (salted hash); null when the source names none"),
+    ("speaker_source", pa.string(), "string", "The corpus's own speaker id where its licence allows; else null"),
     ("seconds", pa.float64(), "float64", "Duration in seconds (decoded samples / 16000)"),
     ("source", pa.string(), "string", "Source URI of the original audio"),
     ("start", pa.float64(), "float64", "Offset in seconds of the utterance in the source audio"),
     ("end", pa.float64(), "float64", "Offset in seconds just past the utterance in the source audio"),
     ("partner", pa.string(), "string", "Community partner that contributed the recording (null: not community)"),
 )
-_COPIED = ("text", "raw_text", "language", "corpus", "split", "speaker", "source", "start", "end", "partner")
+_COPIED = ("text", "raw_text", "language", "corpus", "split", "speaker", "speaker_source", "source", "start", "end",
+           "partner")
 
 
 def _feature(dtype: str) -> dict[str, Any]:

@@ -35,8 +35,8 @@ Decisions:
   relative to the manifest's folder, so an export lists back in.
 * Every utterance is exported, labelled or not, of every split: a supervision without text has no `text`
   (Lhotse's field is optional), one of no language no `language`; its audio then lies under `und`. Our
-  language codes (`eng_Latn`) are kept as they are. `custom` holds corpus, split, raw_text, source, start and
-  end (in the source file's seconds) and partner, each only when set.
+  language codes (`eng_Latn`) are kept as they are. `custom` holds corpus, split, raw_text, speaker_source (the
+  corpus's own speaker id), source, start and end (in the source file's seconds) and partner, each only when set.
 * Durations come from the FLAC itself (its decoded sample count / 16000), not from the manifest's `seconds`:
   Lhotse checks what it decodes against num_samples and duration.
 * OUT holds nothing but these files: `CutSet.from_shar(in_dir=OUT)` takes every file name's first part as a
@@ -79,9 +79,11 @@ from omnicorpus.manifests.shard_audio import ExportError, SampleAudio, release_a
 
 __all__ = ["ExportError", "export_lhotse"]
 
-COLUMNS = ["key", "shard", "language", "corpus", "split", "text", "raw_text", "speaker", "source", "start", "end",
+COLUMNS = ["key", "shard", "language", "corpus", "split", "text", "raw_text", "speaker", "speaker_source", "source",
+           "start", "end",
            "partner"]
-CUSTOM = ("corpus", "split", "raw_text", "source", "start", "end", "partner")  # supervision.custom, in this order
+#: supervision.custom, in this order
+CUSTOM = ("corpus", "split", "raw_text", "speaker_source", "source", "start", "end", "partner")
 MANIFESTS = ("recordings.jsonl.gz", "supervisions.jsonl.gz", "cuts.jsonl.gz")
 AUDIO_DIR = "audio"
 #: What an earlier export of either format holds at its top level (a folder holding anything else is not replaced).

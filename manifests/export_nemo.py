@@ -2,7 +2,7 @@
 
     OUT/train_manifest.json                        one JSON object a line, as NeMo's own data scripts name them
     OUT/dev_manifest.json                          {"audio_filepath", "duration", "text", "lang",
-    OUT/test_manifest.json                          "corpus", "speaker", "key"}
+    OUT/test_manifest.json                          "corpus", "speaker", "key", "speaker_source"}
     OUT/audio/<language>/<corpus>/<key>.flac       the shard's FLAC file, byte for byte
 
 Point a NeMo config at it: `model.train_ds.manifest_filepath=OUT/train_manifest.json` (and dev, test).
@@ -79,6 +79,8 @@ def manifest_line(u: dict[str, Any], path: str, audio: SampleAudio) -> str:
     """One manifest line: NeMo's keys first, then ours, in a fixed order."""
     entry = {"audio_filepath": path, "duration": audio.seconds, "text": u["text"], "lang": u["language"],
              "corpus": u["corpus"], "speaker": u["speaker"], "key": u["key"]}
+    if u["speaker_source"] is not None:  # the corpus's own id, where its licence allows (manifests.licences)
+        entry["speaker_source"] = u["speaker_source"]
     return json.dumps(entry, ensure_ascii=False) + "\n"
 
 
@@ -98,7 +100,7 @@ def _labelled(release: Release) -> tuple[list[dict[str, Any]], dict[str, int]]:
     rows: list[dict[str, Any]] = []
     skipped = {"unlabelled": 0}
     seen: dict[str, str] = {}
-    for u in release_rows(release, ["language", "corpus", "split", "text", "speaker"]):
+    for u in release_rows(release, ["language", "corpus", "split", "text", "speaker", "speaker_source"]):
         if u["text"] is None or not u["text"].strip():
             skipped["unlabelled"] += 1
             continue

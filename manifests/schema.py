@@ -13,9 +13,10 @@ from typing import Any, TypedDict
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.5"  # 1.1: utterances carry lid_language, lid_prob; 1.2: and partner; 1.3: segment FLAC;
+SCHEMA_VERSION = "1.6"  # 1.1: utterances carry lid_language, lid_prob; 1.2: and partner; 1.3: segment FLAC;
 # 1.4: source items and recordings carry the channel read, recordings their item_version; `und` replaces null;
-# 1.5: segments carry the SHA-256 of their FLAC. (Source items live in memory only, never in a stored table:
+# 1.5: segments carry the SHA-256 of their FLAC; 1.6: source items, recordings, segments and utterances carry
+# speaker_source. (Source items live in memory only, never in a stored table:
 # their listing_error becoming a struct changed no file.)
 
 #: Audio inside the platform is always mono at this rate (the Omnilingual storage convention).
@@ -106,6 +107,9 @@ SECONDS = _f("seconds", pa.float64(), "Duration in seconds at 16 kHz")
 RAW_TEXT = _f("raw_text", pa.string(), "Transcript as the source wrote it (decoded as UTF-8)")
 TEXT = _f("text", pa.string(), "Normalized transcript (see pipelines.normalize)")
 SPEAKER = _f("speaker", pa.string(), "Speaker pseudonym: salted hash of corpus and source speaker id")
+SPEAKER_SOURCE = _f("speaker_source", pa.string(),
+                    "The corpus's own speaker id, kept where its licence allows (manifests.licences): an open "
+                    "licence or `speaker_ids: keep`; null for community recordings and pseudonymised sources")
 AUDIO_PATH = _f("audio_path", pa.string(), "Normalized 16 kHz mono FLAC, relative to the output root")
 PCM_SHA256 = _f("pcm_sha256", pa.string(), "SHA-256 of the decoded 16 kHz mono int16 PCM")
 META = _f("meta", pa.string(), "JSON object of source-specific provenance (consent id, partner, ...)")
@@ -146,6 +150,7 @@ SOURCE_ITEMS = _schema(
     CHANNEL,
     RAW_TEXT,
     _f("speaker_raw", pa.string(), "Speaker id as the source wrote it"),
+    SPEAKER_SOURCE,
     SPLIT,
     LANGUAGE_RAW,
     LICENSE,
@@ -171,6 +176,7 @@ RECORDINGS = _schema(
     LICENSE,
     LABELLED,
     SPEAKER,
+    SPEAKER_SOURCE,
     RAW_TEXT,
     AUDIO_PATH,
     _f("num_samples", pa.int64(), "Decoded samples at 16 kHz"),
@@ -208,6 +214,7 @@ SEGMENTS = _schema(
     LICENSE,
     LABELLED,
     SPEAKER,
+    SPEAKER_SOURCE,
     AUDIO_PATH,
     _f("flac_pack", pa.string(),
        "Pack of segment FLACs (concatenated files) holding this segment's audio, relative to the output root"),
@@ -281,6 +288,7 @@ UTTERANCES = _schema(
     TEXT,
     RAW_TEXT,
     SPEAKER,
+    SPEAKER_SOURCE,
     _f("source", pa.string(), "Source URI of the original audio"),
     START,
     END,

@@ -185,6 +185,7 @@ def ingest_one(item: dict[str, Any], task: IngestTask) -> dict[str, Any]:
         "license": item["license"],
         "labelled": bool(item["labelled"]),
         "speaker": speaker_pseudonym(item["corpus"], item["speaker_raw"], task.params.speaker_salt),
+        "speaker_source": item["speaker_source"],
         "raw_text": item["raw_text"],
         "audio_path": rel,
         "num_samples": metrics.num_samples,

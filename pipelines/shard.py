@@ -81,7 +81,7 @@ def tar_header(name: str, size: int) -> bytes:
 
 #: The sidecar's string fields that may be unknown (unlabelled audio, no speaker id): written as "" so that
 #: every key has one type across a release (readers such as `datasets` infer types from the first samples).
-_MAYBE_EMPTY = ("text", "raw_text", "speaker")
+_MAYBE_EMPTY = ("text", "raw_text", "speaker", "speaker_source")
 
 
 #: The column run_shards adds to each segment: where its recording starts in the source file (seconds; a
@@ -101,7 +101,7 @@ def sample_json(seg: dict[str, Any]) -> bytes:
         "key": seg["segment_id"], "language": seg["language"], "corpus": seg["corpus"], "split": seg["split"],
         "text": seg["text"], "raw_text": seg["raw_text"], "seconds": float(seg["seconds"]),
         "source": seg["source_uri"], "start": in_source(seg, "start"), "end": in_source(seg, "end"),
-        "speaker": seg["speaker"], "labelled": bool(seg["labelled"]),
+        "speaker": seg["speaker"], "speaker_source": seg["speaker_source"], "labelled": bool(seg["labelled"]),
     }
     for key in _MAYBE_EMPTY:
         if sample[key] is None:
@@ -150,7 +150,8 @@ class _ShardSink:
         utterances = [{
             "key": u["segment_id"], "shard": self.path, "language": u["language"], "corpus": u["corpus"],
             "split": u["split"], "seconds": u["seconds"], "text": u["text"], "raw_text": u["raw_text"],
-            "speaker": u["speaker"], "source": u["source_uri"], "start": in_source(u, "start"),
+            "speaker": u["speaker"], "speaker_source": u["speaker_source"], "source": u["source_uri"],
+            "start": in_source(u, "start"),
             "end": in_source(u, "end"),
             "lid_language": u["lid_language"], "lid_prob": u["lid_prob"],
             "partner": item_meta(u["meta"]).get("partner"),
@@ -161,8 +162,11 @@ class _ShardSink:
 def group_digest(segments: list[dict[str, Any]], config_digest: str) -> str:
     h = hashlib.sha256(config_digest.encode())
     for seg in segments:
+        # everything a sample's JSON holds that a re-ingest may change without changing the audio (a new salt
+        # gives new pseudonyms): a group whose samples would read otherwise is written again
         h.update(json.dumps([seg["segment_id"], seg["pcm_sha256"], seg["start"], seg["end"], seg["text"],
-                             seg.get(SOURCE_START) or 0.0], ensure_ascii=False).encode())
+                             seg.get(SOURCE_START) or 0.0, seg["speaker"], seg["speaker_source"]],
+                            ensure_ascii=False).encode())
     return h.hexdigest()[:16]
 
 

@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 
 #: The columns an item's version digests, in the order json.dumps(sort_keys=True) writes them.
 VERSION_COLUMNS = sorted(c for c in SOURCE_ITEMS.names if c not in ("item_id", "item_version"))
+#: Columns added to SOURCE_ITEMS after items were first versioned: an item's version leaves them out while they
+#: are null, so that an item without one keeps the version (and the ingest) it had; none is the first column.
+LATER_COLUMNS = ("speaker_source",)
+assert VERSION_COLUMNS[0] not in LATER_COLUMNS
 #: json.dumps's escapes of the characters below U+0020 (ensure_ascii=False escapes nothing else but `"` and `\`).
 _CONTROL_ESCAPES = {chr(c): {8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r"}.get(c, f"\\u{c:04x}")
                     for c in range(0x20)}
@@ -108,10 +112,16 @@ def _json_value(values: pa.Array) -> pa.Array:
 
 
 def _row_json(batch: pa.RecordBatch) -> pa.Array:
-    """json.dumps(row, sort_keys=True, ensure_ascii=False) of each row, over the VERSION_COLUMNS."""
+    """json.dumps(row, sort_keys=True, ensure_ascii=False) of each row, over the VERSION_COLUMNS, without the
+    LATER_COLUMNS that are null in it."""
     parts: list[Any] = ["{"]
     for n, name in enumerate(VERSION_COLUMNS):
-        parts += [f'{", " if n else ""}"{name}": ', _json_value(batch.column(name))]
+        entry = [f'{", " if n else ""}"{name}": ', _json_value(batch.column(name))]
+        if name in LATER_COLUMNS:
+            present = pc.binary_join_element_wise(*entry, "")
+            parts.append(pc.if_else(pc.is_valid(batch.column(name)), present, ""))
+        else:
+            parts += entry
     parts.append("}")
     return pc.binary_join_element_wise(*parts, "")
 

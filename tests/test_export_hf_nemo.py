@@ -36,8 +36,8 @@ from omnicorpus.manifests.tables import to_parquet_bytes
 RATE = 16_000
 SPLITS = ("train", "dev", "test")
 DATA_FILE = re.compile(r"data/(train|dev|test)-(\d{5})-of-(\d{5})\.parquet")
-COLUMNS = ["id", "audio", "text", "raw_text", "language", "corpus", "split", "speaker", "seconds", "source",
-           "start", "end", "partner"]
+COLUMNS = ["id", "audio", "text", "raw_text", "language", "corpus", "split", "speaker", "speaker_source", "seconds",
+           "source", "start", "end", "partner"]
 
 
 # --- fixtures -------------------------------------------------------------------------------------------------
@@ -144,8 +144,8 @@ def test_load_dataset_of_the_folder_gives_the_release_split_by_split(hf_loaded, 
         assert isinstance(audio, datasets.Audio) and audio.sampling_rate == RATE and audio.decode
         got = ds.select_columns([c for c in COLUMNS if c != "audio"]).to_dict()
         assert got["id"] == [u["key"] for u in expected], "rows in the release's (shard, key) order"
-        for column in ("text", "raw_text", "language", "corpus", "split", "speaker", "source", "start", "end",
-                       "partner"):
+        for column in ("text", "raw_text", "language", "corpus", "split", "speaker", "speaker_source", "source",
+                       "start", "end", "partner"):
             assert got[column] == [u[column] for u in expected], (split, column)
         assert got["seconds"] == pytest.approx([u["seconds"] for u in expected], abs=1e-3)
     assert any(t is None for t in list(hf_loaded["train"]["text"])), "unlabelled audio is exported, its text null"
@@ -284,7 +284,9 @@ def test_nemo_manifests_resolve_to_the_audio_nemo_reads(nemo_export, rows, shard
         expected = [u for u in labelled if u["split"] == split]
         assert [e["key"] for e in entries] == [u["key"] for u in expected], "in the release's (shard, key) order"
         for e, u in zip(entries, expected, strict=True):
-            assert list(e) == ["audio_filepath", "duration", "text", "lang", "corpus", "speaker", "key"]
+            own_id = ["speaker_source"] if u["speaker_source"] is not None else []  # the corpus's id, where allowed
+            assert list(e) == ["audio_filepath", "duration", "text", "lang", "corpus", "speaker", "key", *own_id]
+            assert e.get("speaker_source") == u["speaker_source"]
             assert (e["text"], e["lang"], e["corpus"], e["speaker"]) == (u["text"], u["language"], u["corpus"],
                                                                         u["speaker"])
             path = e["audio_filepath"]

@@ -28,7 +28,7 @@ from omnicorpus.manifests.keys import safe_component
 from omnicorpus.manifests.release import open_release
 
 RATE = 16_000
-CUSTOM = ("corpus", "split", "raw_text", "source", "start", "end", "partner")
+CUSTOM = ("corpus", "split", "raw_text", "speaker_source", "source", "start", "end", "partner")
 
 
 @pytest.fixture(scope="module")
