@@ -24,8 +24,10 @@ Decisions, each checked against the readers that matter:
   supervised data and its language partition must be a language.
 
 Same release, same bytes: rows in the release's order (shard path, key) within a partition, partitions in
-(corpus, split, language) order, fixed row groups of 100 rows, fixed writer options. Memory holds one row group:
-each shard tar is streamed, and its SHA-256 checked against shards.parquet. Everything is written under a
+(corpus, split, language) order, fixed row groups of 100 rows, fixed writer options. Memory holds one row group
+and one batch of utterance rows: utterances.parquet is read a batch at a time in its (shard, key) order, in which
+a partition's rows are together (its shards are), and each shard tar is streamed, its SHA-256 checked against
+shards.parquet. Everything is written under a
 temporary folder in OUT and renamed into place; part files roll over at about 256 MB.
 """
 
@@ -37,7 +39,7 @@ import re
 import shutil
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -48,7 +50,7 @@ import pyarrow.parquet as pq
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.release import Release
 from omnicorpus.manifests.schema import SAMPLE_RATE, SCHEMA_VERSION, SPLITS
-from omnicorpus.manifests.shard_audio import ExportError, release_audio
+from omnicorpus.manifests.shard_audio import ExportError, release_audio, utterance_count, utterance_rows
 
 __all__ = ["ExportError", "export_omnilingual"]
 
@@ -156,26 +158,20 @@ class _PartitionWriter:
         return self.files
 
 
-def _partitions(release: Release, splits: Iterable[str]) -> tuple[dict[tuple[str, str, str], list[dict[str, Any]]],
-                                                                   dict[str, int], int]:
-    """Utterances to export grouped by (corpus, split, language) in release order; skipped counts; other splits."""
+def _exported(release: Release, splits: Iterable[str], skipped: dict[str, int],
+              other_splits: list[int]) -> Iterator[dict[str, Any]]:
+    """The utterances to export, in the release's (shard, key) order; the others counted on the way in
+    `skipped` (by reason) and `other_splits[0]`."""
     keep = set(splits)
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-    skipped = {"unlabelled": 0, "no_language": 0}
-    other_splits = 0
-    columns = ["key", "shard", "language", "corpus", "split", "text"]
-    for u in release.table("utterances").select(columns).to_pylist():
+    for u in utterance_rows(release, ["language", "corpus", "split", "text"]):
         if u["split"] not in keep:
-            other_splits += 1
+            other_splits[0] += 1
         elif u["text"] is None or not u["text"].strip():
             skipped["unlabelled"] += 1
         elif u["language"] is None:
             skipped["no_language"] += 1
         else:
-            groups[(u["corpus"], u["split"], u["language"])].append(u)
-    for rows in groups.values():
-        rows.sort(key=lambda u: (u["shard"], u["key"]))
-    return dict(sorted(groups.items())), skipped, other_splits
+            yield u
 
 
 def _stats_tsv(stats: pa.Table) -> bytes:
@@ -215,26 +211,39 @@ def export_omnilingual(release: Release, out: str | os.PathLike[str], *, version
     """
     out = Path(out)
     version = release_version(release) if version is None else int(version)
-    groups, skipped, other_splits = _partitions(release, splits)
     metadata = {b"omnicorpus_release": release.id.encode(), b"omnicorpus_schema_version": SCHEMA_VERSION.encode()}
 
     final = out / f"version={version}"
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".tmp-{uuid.uuid4().hex}-version={version}"
     samples: dict[tuple[str, str], int] = defaultdict(int)
-    done, total = 0, sum(len(rows) for rows in groups.values())
-    files: list[Path] = []
+    skipped = {"unlabelled": 0, "no_language": 0}
+    other_splits = [0]
+    total, exported = utterance_count(release), 0
+    files: dict[tuple[str, str, str], list[Path]] = {}
+    partition: tuple[str, str, str] | None = None
+    writer: _PartitionWriter | None = None
     try:
-        for (corpus, split, language), rows in groups.items():
-            folder = tmp / f"corpus={corpus}" / f"split={split}" / f"language={language}"
-            writer = _PartitionWriter(folder, metadata, max_file_bytes, row_group_rows, audio_int8)
-            for u, audio in release_audio(release, rows):  # rows were sorted by (shard, key)
-                writer.add(_Sample(u["text"], audio.flac, audio.samples))
-                samples[(corpus, language)] += audio.samples
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-            files += [p.relative_to(tmp) for p in writer.close()]
+        # A partition's rows are together in the release's order, as its shards are (shards/<lang>/<corpus>/
+        # <split>/...): one writer open at a time, closed when the next partition starts.
+        for u, audio in release_audio(release, _exported(release, splits, skipped, other_splits)):
+            here = (u["corpus"], u["split"], u["language"])
+            if here != partition:
+                if writer is not None and partition is not None:
+                    files[partition] = [p.relative_to(tmp) for p in writer.close()]
+                if here in files:
+                    raise ExportError(f"{release.uri}: the utterances of {here} are not together in shard order")
+                partition = here
+                folder = tmp / f"corpus={here[0]}" / f"split={here[1]}" / f"language={here[2]}"
+                writer = _PartitionWriter(folder, metadata, max_file_bytes, row_group_rows, audio_int8)
+            assert writer is not None
+            writer.add(_Sample(u["text"], audio.flac, audio.samples))
+            samples[(here[0], here[2])] += audio.samples
+            exported += 1
+            if progress is not None:
+                progress(exported + other_splits[0] + sum(skipped.values()), total)
+        if writer is not None and partition is not None:
+            files[partition] = [p.relative_to(tmp) for p in writer.close()]
         replace_dir(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -251,15 +260,15 @@ def export_omnilingual(release: Release, out: str | os.PathLike[str], *, version
     hours: dict[str, dict[str, float]] = defaultdict(dict)
     for row in stats.to_pylist():
         hours[row["corpus"]][row["language"]] = row["hours"]
-    rel = [str(Path(final.name) / f) for f in files]
+    rel = [str(Path(final.name) / f) for key in sorted(files) for f in files[key]]
     return {
         "release": release.id,
         "version": version,
         "path": str(final),
-        "utterances": sum(len(rows) for rows in groups.values()),
+        "utterances": exported,
         "skipped": sum(skipped.values()),
         "skipped_by_reason": skipped,
-        "other_splits": other_splits,
+        "other_splits": other_splits[0],
         "hours": dict(hours),
         "files": rel,
         "files_written": len(rel),

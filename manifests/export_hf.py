@@ -30,11 +30,12 @@ Decisions, each checked against `datasets` 5.2:
   well as fine-tuning, and filtering is one line for its user.
 
 Shared with the NeMo exporter (manifests.export_nemo imports them from here): `staged_folder`, the temporary
-folder beside OUT that replaces OUT only when the export is complete; `release_rows`, the utterances in the
-release's order (shard, key).
+folder beside OUT that replaces OUT only when the export is complete.
 
 Same release, same bytes: rows in (shard, key) order within a split, fixed writer options, no timestamps.
-Memory holds one row group of audio: each shard tar is streamed once, its SHA-256 checked (`release_audio`).
+Memory holds one row group of audio per split and one batch of utterance rows: utterances.parquet is read a
+batch at a time in its (shard, key) order (`utterance_rows`), each shard tar streamed once, its SHA-256 checked
+(`release_audio`).
 """
 
 from __future__ import annotations
@@ -59,9 +60,9 @@ from omnicorpus.manifests.keys import safe_component
 from omnicorpus.manifests.languages import UNDETERMINED, is_language, language_name, split_language
 from omnicorpus.manifests.release import Release
 from omnicorpus.manifests.schema import SAMPLE_RATE, SCHEMA_VERSION, SPLITS
-from omnicorpus.manifests.shard_audio import ExportError, SampleAudio, release_audio
+from omnicorpus.manifests.shard_audio import ExportError, SampleAudio, release_audio, utterance_count, utterance_rows
 
-__all__ = ["ExportError", "export_hf", "release_rows", "staged_folder"]
+__all__ = ["ExportError", "export_hf", "staged_folder"]
 
 Progress = Callable[[int, int], None]
 
@@ -69,15 +70,6 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 ROW_GROUP_ROWS = 100
 
 # --- shared with manifests.export_nemo ------------------------------------------------------------------------
-
-
-def release_rows(release: Release, columns: Iterable[str]) -> list[dict[str, Any]]:
-    """The release's utterances as dicts of `columns` (key and shard always), sorted by (shard, key): the
-    release's own order, in which `release_audio` reads each shard once."""
-    names = list(dict.fromkeys(["key", "shard", *columns]))
-    rows = release.table("utterances").select(names).to_pylist()
-    rows.sort(key=lambda u: (u["shard"], u["key"]))
-    return rows
 
 
 @contextmanager
@@ -358,17 +350,14 @@ def dataset_card(release: Release, splits: dict[str, _SplitWriter], files: dict[
 _HF_SPLIT = re.compile(r"\w+(\.\w+)*")  # the split names datasets accepts
 
 
-def _splits(release: Release) -> dict[str, list[dict[str, Any]]]:
-    """The utterances by split, splits in train, dev, test order, rows in (shard, key) order; every split and
-    key checked to be a safe file name (they name files: `data/<split>-*`, `<key>.flac`)."""
-    by_split: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for u in release_rows(release, _COPIED):
+def _check_names(release: Release) -> None:
+    """Every key and split a safe file name (they name files: `data/<split>-*`, `<key>.flac`), checked in a pass
+    over the manifest before anything is written."""
+    for u in utterance_rows(release, ["split"]):
         safe_component(u["key"], "key")
         split = safe_component(u["split"], "split")
         if not _HF_SPLIT.fullmatch(split):
             raise ValueError(f"split {split!r} is not a split name datasets accepts (letters, digits, '_', '.')")
-        by_split[split].append(u)
-    return {s: by_split[s] for s in sorted(by_split, key=split_order)}
 
 
 def export_hf(release: Release, out: str | os.PathLike[str], *, max_file_bytes: int = MAX_FILE_BYTES,
@@ -380,8 +369,8 @@ def export_hf(release: Release, out: str | os.PathLike[str], *, max_file_bytes: 
     among them), `bytes` (their total) and `hours` per split then language. Raises ExportError when a shard
     does not hold what the release says, ValueError for a key or split that cannot be a file name.
     """
-    by_split = _splits(release)
-    total = sum(len(rows) for rows in by_split.values())
+    _check_names(release)
+    total = utterance_count(release)
     schema = hf_schema(release)
     samples: dict[tuple[str, str | None], int] = defaultdict(int)
     languages: set[str | None] = set()
@@ -390,19 +379,22 @@ def export_hf(release: Release, out: str | os.PathLike[str], *, max_file_bytes: 
     with staged_folder(out) as tmp:
         data = tmp / "data"
         data.mkdir()
-        writers: dict[str, _SplitWriter] = {}
-        files: dict[str, list[str]] = {}
-        for split, rows in by_split.items():
-            writer = writers[split] = _SplitWriter(data, split, schema, max_file_bytes)
-            for u, audio in release_audio(release, rows):  # rows are in (shard, key) order
-                writer.add(_record(u, audio))
-                samples[(split, u["language"])] += audio.samples
-                languages.add(u["language"])
-                corpora.add(u["corpus"])
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-            files[split] = [str(p.relative_to(tmp)) for p in writer.close()]
+        writers: dict[str, _SplitWriter] = {}  # one per split, open together: a split's rows stay in release order
+        for u, audio in release_audio(release, utterance_rows(release, _COPIED)):
+            split = u["split"]
+            if split not in writers:
+                writers[split] = _SplitWriter(data, split, schema, max_file_bytes)
+            writers[split].add(_record(u, audio))
+            samples[(split, u["language"])] += audio.samples
+            languages.add(u["language"])
+            corpora.add(u["corpus"])
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        if done != total:  # release_audio checks every shard; this guards the count the card gives
+            raise ExportError(f"{done} of {total} utterances were read from the shards")
+        writers = {s: writers[s] for s in sorted(writers, key=split_order)}
+        files = {split: [str(p.relative_to(tmp)) for p in writer.close()] for split, writer in writers.items()}
         hours = hours_by_split(samples)
         download_size = sum((tmp / f).stat().st_size for names in files.values() for f in names)
         card = dataset_card(release, writers, files, sorted(languages, key=lambda c: c or ""), sorted(corpora),

@@ -48,8 +48,11 @@ Decisions:
 
 Same release, same bytes: rows in the release's order (shard path, then the shard's own order, which is key
 order); JSON with Lhotse's key order; gzip with no file name and mtime 0; tar members as Lhotse's TarWriter
-makes them (mode 0644, mtime 0, uid/gid 0, no user names). Memory holds one sample's audio at a time: each
-shard tar is streamed once and its SHA-256 checked (`shard_audio.release_audio`; `ExportError` otherwise).
+makes them (mode 0644, mtime 0, uid/gid 0, no user names). Memory holds one sample's audio and one batch of
+utterance rows at a time: utterances.parquet is read a batch at a time (`shard_audio.utterance_rows`, once to
+check the identifiers, once to export), each shard tar streamed once and its SHA-256 checked
+(`shard_audio.release_audio`; `ExportError` otherwise). The result lists the manifests (or Shar files) as
+`files`; the manifests format's audio files are counted in `audio_files` and in `bytes`, not listed.
 Everything is written into `.tmp-<uuid>-<name>` beside OUT and moved into place (`export.replace_dir`): a
 failed export leaves an earlier one untouched and no temporary folder behind.
 """
@@ -68,14 +71,12 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pyarrow.compute as pc
-
 from omnicorpus.manifests.export import replace_dir
 from omnicorpus.manifests.keys import safe_component
 from omnicorpus.manifests.languages import UNDETERMINED
 from omnicorpus.manifests.release import Release
 from omnicorpus.manifests.schema import SAMPLE_RATE
-from omnicorpus.manifests.shard_audio import ExportError, SampleAudio, release_audio
+from omnicorpus.manifests.shard_audio import ExportError, SampleAudio, release_audio, utterance_count, utterance_rows
 
 __all__ = ["ExportError", "export_lhotse"]
 
@@ -169,7 +170,7 @@ class _ManifestsWriter:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.files: list[str] = []
+        self.audio_files = self.audio_bytes = 0  # counted, not listed: a release holds millions
         self._folders: set[Path] = set()
         self._out = {name: _JsonlGz(folder / name) for name in MANIFESTS}
 
@@ -179,8 +180,14 @@ class _ManifestsWriter:
         if path.parent not in self._folders:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._folders.add(path.parent)
-        path.write_bytes(audio.flac)
-        self.files.append(relative)
+        try:
+            with open(path, "xb") as f:  # "x": keys are the recording ids, and two never share a file
+                f.write(audio.flac)
+        except FileExistsError:
+            raise ValueError(f"key {row['key']!r} repeats in utterances.parquet; keys are the Lhotse recording "
+                             "and cut ids") from None
+        self.audio_files += 1
+        self.audio_bytes += len(audio.flac)
         recording = _recording(row["key"], audio.samples, _file_source(relative))
         self._out["recordings.jsonl.gz"].write(recording)
         self._out["supervisions.jsonl.gz"].write(_supervision(row, audio.samples))
@@ -189,7 +196,7 @@ class _ManifestsWriter:
     def close(self) -> list[str]:
         for writer in self._out.values():
             writer.close()
-        return [*MANIFESTS, *self.files]
+        return list(MANIFESTS)
 
 
 class _SharWriter:
@@ -237,23 +244,14 @@ class _SharWriter:
 # --- the export ---------------------------------------------------------------------------------------------
 
 
-def _rows(release: Release, shar: bool) -> list[dict[str, Any]]:
-    """The utterances in the release's order, checked: unique keys, path components safe."""
-    table = release.table("utterances").select(COLUMNS)
-    if table.num_rows:
-        table = table.sort_by([("shard", "ascending"), ("key", "ascending")])
-    if pc.count_distinct(table.column("key")).as_py() != table.num_rows:
-        counts = pc.value_counts(table.column("key"))
-        repeated = counts.filter(pc.greater(counts.field("counts"), 1))[0]["values"].as_py()
-        raise ValueError(f"{release.uri}: key {repeated!r} repeats in utterances.parquet; keys are the Lhotse "
-                         "recording and cut ids")
-    rows = table.to_pylist()
-    for row in rows:
+def _check_names(release: Release, shar: bool) -> None:
+    """Every identifier that names a file checked in a pass over the manifest before anything is written: keys
+    (Shar's tar members, the manifests' audio files), and for the manifests also language and corpus (folders)."""
+    for row in utterance_rows(release, [] if shar else ["language", "corpus"]):
         safe_component(row["key"], "key")
-        if not shar:  # only the manifests' audio folders are named after them
+        if not shar:
             safe_component(row["language"] or UNDETERMINED, "language")
             safe_component(row["corpus"], "corpus")
-    return rows
 
 
 def _check_replaceable(final: Path) -> None:
@@ -299,7 +297,8 @@ def export_lhotse(release: Release, out: str | os.PathLike[str], *, shar: bool =
         raise ValueError(f"shard_size must be at least 1 (got {shard_size})")
     final = Path(out).absolute()
     _check_replaceable(final)
-    rows = _rows(release, shar)
+    _check_names(release, shar)
+    total = utterance_count(release)
     final.parent.mkdir(parents=True, exist_ok=True)
     # beside `out`, not in it: the move into place is a rename on one file system, and `out` never holds it
     tmp = final.parent / f".tmp-{uuid.uuid4().hex}-{final.name}"
@@ -307,10 +306,12 @@ def export_lhotse(release: Release, out: str | os.PathLike[str], *, shar: bool =
         tmp.mkdir()
         writer: _ManifestsWriter | _SharWriter = _SharWriter(tmp, shard_size) if shar else _ManifestsWriter(tmp)
         try:
-            samples = _write(writer, release_audio(release, rows), len(rows), progress)
+            samples = _write(writer, release_audio(release, utterance_rows(release, COLUMNS)), total, progress)
         finally:
             files = writer.close()
         size = _size(tmp, files)
+        audio_files = writer.audio_files if isinstance(writer, _ManifestsWriter) else 0
+        size += writer.audio_bytes if isinstance(writer, _ManifestsWriter) else 0
         replace_dir(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -318,8 +319,9 @@ def export_lhotse(release: Release, out: str | os.PathLike[str], *, shar: bool =
         "format": "lhotse-shar" if shar else "lhotse",
         "release": release.id,
         "path": str(final),
-        "utterances": len(rows),
+        "utterances": total,
         "files": sorted(files),
+        **({} if shar else {"audio_files": audio_files}),
         "bytes": size,
         "hours": round(samples / SAMPLE_RATE / 3600, 6),
     }

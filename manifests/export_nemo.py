@@ -27,8 +27,9 @@ manifest.py`; NeMo itself is not a dependency):
   not listed: a release holds millions).
 
 Same release, same bytes: lines in (shard, key) order within a split, keys in a fixed order, JSON written with
-`ensure_ascii=False`. Memory holds one sample: each shard tar is streamed once and its SHA-256 checked
-(`release_audio`), and each line and FLAC file is written as it is read. The export is written under a
+`ensure_ascii=False`. Memory holds one sample and one batch of utterance rows: utterances.parquet is read a batch
+at a time (`utterance_rows`, once to check every path, once to export), each shard tar is streamed once and its
+SHA-256 checked (`release_audio`), and each line and FLAC file is written as it is read. The export is written under a
 temporary folder beside OUT and replaces OUT only when complete (`staged_folder`, shared with export_hf); keys,
 languages, corpora and splits must each be one safe path
 component (`keys.safe_component`).
@@ -39,19 +40,15 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
-from omnicorpus.manifests.export_hf import (
-    Progress,
-    hours_by_split,
-    release_rows,
-    staged_folder,
-)
+from omnicorpus.manifests.export_hf import Progress, hours_by_split, staged_folder
 from omnicorpus.manifests.keys import safe_component
 from omnicorpus.manifests.release import Release
-from omnicorpus.manifests.shard_audio import ExportError, SampleAudio, release_audio
+from omnicorpus.manifests.shard_audio import ExportError, SampleAudio, release_audio, utterance_count, utterance_rows
 
 __all__ = ["ExportError", "export_nemo", "manifest_name"]
 
@@ -90,27 +87,31 @@ def write_flac(folder: Path, path: str, flac: bytes, made: set[Path]) -> None:
     if target.parent not in made:
         target.parent.mkdir(parents=True, exist_ok=True)
         made.add(target.parent)
-    with open(target, "xb") as f:  # "x": two utterances never share a file (checked before, kept as a guard)
-        f.write(flac)
+    try:
+        with open(target, "xb") as f:  # "x": two utterances never share a file
+            f.write(flac)
+    except FileExistsError:
+        raise ValueError(f"two utterances would share the audio file {path} (a key repeats)") from None
 
 
-def _labelled(release: Release) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """The utterances to export, in (shard, key) order, each with its `audio_path`, and the skipped counts; every
-    path checked before anything is written, so that a bad identifier fails the export at once."""
-    rows: list[dict[str, Any]] = []
-    skipped = {"unlabelled": 0}
-    seen: dict[str, str] = {}
-    for u in release_rows(release, ["language", "corpus", "split", "text", "speaker", "speaker_source"]):
-        if u["text"] is None or not u["text"].strip():
+def _labelled(release: Release, columns: list[str], skipped: dict[str, int]) -> Iterator[dict[str, Any]]:
+    """The utterances with text, in (shard, key) order, each with its `audio_path`; the others counted in
+    `skipped["unlabelled"]`."""
+    for u in utterance_rows(release, columns):
+        if u["text"] is not None and u["text"].strip():
+            yield {**u, "audio_path": audio_path(u)}
+        else:
             skipped["unlabelled"] += 1
-            continue
+
+
+def _check_names(release: Release) -> int:
+    """Every path an exported utterance names checked in a pass over the manifest before anything is written,
+    so that a bad identifier fails the export at once; the utterances to export."""
+    count = 0
+    for u in _labelled(release, ["language", "corpus", "split", "text"], {"unlabelled": 0}):
         manifest_name(u["split"])
-        path = audio_path(u)
-        if path in seen:
-            raise ValueError(f"utterances {seen[path]!r} and {u['key']!r} would share the audio file {path}")
-        seen[path] = u["key"]
-        rows.append({**u, "audio_path": path})
-    return rows, skipped
+        count += 1
+    return count
 
 
 def export_nemo(release: Release, out: str | os.PathLike[str], *,
@@ -123,13 +124,16 @@ def export_nemo(release: Release, out: str | os.PathLike[str], *,
     and audio) and `hours` per split then language. Raises ExportError when a shard does not hold what the
     release says, ValueError for a key, language, corpus or split that cannot be a file name.
     """
-    rows, skipped = _labelled(release)
+    labelled = _check_names(release)
+    total = utterance_count(release)
     samples: dict[tuple[str, str | None], int] = defaultdict(int)
-    size = 0
+    size = lines = 0
     made: set[Path] = set()
     with staged_folder(out) as tmp, ExitStack() as files:
         manifests: dict[str, IO[str]] = {}
-        for done, (u, audio) in enumerate(release_audio(release, rows), 1):  # rows are in (shard, key) order
+        skipped = {"unlabelled": 0}
+        rows = _labelled(release, ["language", "corpus", "split", "text", "speaker", "speaker_source"], skipped)
+        for u, audio in release_audio(release, rows):  # rows are in (shard, key) order
             path = u["audio_path"]
             write_flac(tmp, path, audio.flac, made)
             split = u["split"]
@@ -139,8 +143,11 @@ def export_nemo(release: Release, out: str | os.PathLike[str], *,
             manifests[split].write(manifest_line(u, path, audio))
             samples[(split, u["language"])] += audio.samples
             size += len(audio.flac)
+            lines += 1
             if progress is not None:
-                progress(done, len(rows))
+                progress(lines, labelled)
+        if lines + skipped["unlabelled"] != total:  # release_audio checks every shard; this guards the counts
+            raise ExportError(f"{lines + skipped['unlabelled']} of {total} utterances were read")
         files.close()  # the manifests complete before the folder moves into place
         written = sorted(manifest_name(s) for s in manifests)
         size += sum((tmp / f).stat().st_size for f in written)
@@ -148,11 +155,11 @@ def export_nemo(release: Release, out: str | os.PathLike[str], *,
         "format": "nemo",
         "release": release.id,
         "path": os.path.abspath(out),
-        "utterances": len(rows),
+        "utterances": lines,
         "skipped": sum(skipped.values()),
         "skipped_by_reason": skipped,
         "files": written,
-        "audio_files": len(rows),
+        "audio_files": lines,
         "bytes": size,
         "hours": hours_by_split(samples),
     }

@@ -5,10 +5,11 @@ shard's `sha256` in shards.parquet and every wanted key must be found, or the ex
 `ExportError` (a release whose shards do not hold what its manifests say is not exported in part). Each
 sample's FLAC is checked to be 16 kHz mono FLAC and its decoded length read from its header.
 
-    for row, audio in release_audio(release, rows):   # rows: utterance dicts with at least key and shard
+    for row, audio in release_audio(release, utterance_rows(release, ["text"])):
         row["key"], audio.flac, audio.samples
 
-Memory holds one sample at a time: the tar is streamed, never extracted.
+Memory holds one batch of utterance rows, one shard's wanted rows and one sample at a time: utterances.parquet
+is read a batch at a time in its (shard, key) order, and each tar is streamed, never extracted.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, NamedTuple
 
+import pyarrow.parquet as pq
 import soundfile as sf
 
 from omnicorpus.manifests.release import Release
@@ -97,18 +99,64 @@ def shard_audio(uri: str, sha256: str | None, keys: Iterable[str]) -> Iterator[t
         raise ExportError(f"{uri}: SHA-256 {digest} differs from shards.parquet ({sha256})")
 
 
+ROW_BATCH = 8192  # utterance rows read from utterances.parquet at a time
+
+
+def utterance_count(release: Release) -> int:
+    """The release's utterances, from utterances.parquet's footer (nothing else is read)."""
+    from omnicorpus.manifests import storage
+
+    fs, path = storage.resolve(storage.join(release.uri, "utterances.parquet"))
+    with fs.open_input_file(path) as f:
+        return int(pq.ParquetFile(f).metadata.num_rows)
+
+
+def utterance_rows(release: Release, columns: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The release's utterances as dicts of `columns` (key and shard always), in the release's own order (shard,
+    then key), read `ROW_BATCH` rows at a time: memory holds one batch whatever the release's size. A release's
+    utterances.parquet is written in that order (`build_release`, `select`); one whose shards are not in order
+    fails with ExportError, since the exports read each shard once, in order, for the same bytes every time."""
+    from omnicorpus.manifests import storage
+
+    names = list(dict.fromkeys(["key", "shard", *columns]))
+    fs, path = storage.resolve(storage.join(release.uri, "utterances.parquet"))
+    last: str | None = None
+    with fs.open_input_file(path) as f:
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=ROW_BATCH, columns=names):
+            for row in batch.to_pylist():
+                if last is not None and row["shard"] < last:
+                    raise ExportError(f"{release.uri}: utterances.parquet is not in shard order at {row['key']!r} "
+                                      f"({row['shard']} after {last}); rebuild the release")
+                last = row["shard"]
+                yield row
+
+
 def release_audio(release: Release, rows: Iterable[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], SampleAudio]]:
     """(row, audio) for utterance rows of `release` (dicts with `key` and `shard`, as utterances.parquet
-    names them), grouped by shard in the order the rows first name each shard, in shard order within one.
-    Sort the rows by (shard, key) first for the release's own order."""
+    names them, in (shard, key) order as `utterance_rows` gives them), each shard read once, in the shard's
+    order within it. Rows are consumed one shard at a time: memory holds one shard's rows, never the release's.
+    A shard that comes back after another was read fails with ExportError."""
     from omnicorpus.manifests import storage
 
     shards = {s["path"]: s["sha256"] for s in release.table("shards").select(["path", "sha256"]).to_pylist()}
-    by_shard: dict[str, dict[str, dict[str, Any]]] = {}
-    for row in rows:
-        by_shard.setdefault(row["shard"], {})[row["key"]] = row
-    for shard, wanted in by_shard.items():
+    done: set[str] = set()
+
+    def read(shard: str, wanted: dict[str, dict[str, Any]]) -> Iterator[tuple[dict[str, Any], SampleAudio]]:
         if shard not in shards:
             raise ExportError(f"{release.uri}: utterances name shard {shard}, which shards.parquet lacks")
+        if shard in done:
+            raise ExportError(f"{release.uri}: the rows of shard {shard} are not together; sort them by (shard, key)")
+        done.add(shard)
         for key, audio in shard_audio(storage.join_relative(release.uri, shard), shards[shard], wanted):
             yield wanted[key], audio
+
+    current: str | None = None
+    wanted: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row["shard"] != current:
+            if current is not None:
+                yield from read(current, wanted)
+            current, wanted = row["shard"], {}
+        wanted[row["key"]] = row
+    if current is not None:
+        yield from read(current, wanted)
