@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.languages import UNDETERMINED
 from omnicorpus.manifests.layout import release_dir, releases_dir, root_of_release
+from omnicorpus.manifests.licences import licence_ledger, summary_parts, utterance_parts
 from omnicorpus.manifests.schema import REJECTS, SCHEMA_VERSION, SHARDS, SUMMARY, UTTERANCES
 from omnicorpus.manifests.tables import conform, read_table, to_parquet_bytes
 
@@ -195,6 +196,8 @@ def build_release(root: str, shards: pa.Table, utterances: pa.Table, rejects: pa
             "rejects": rejects.num_rows,
             "rejects_by_stage": {} if by_stage is None else dict(by_stage.iter_rows()),
         },
+        "licences": licence_ledger(utterance_parts(utterances) if whole
+                                   else summary_parts(summary, (extra or {}).get("sources"))),
         **(extra or {}),
     }
     files["release.json"] = (json.dumps(info, indent=2, sort_keys=True) + "\n").encode()

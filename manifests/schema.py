@@ -13,10 +13,11 @@ from typing import Any, TypedDict
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.6"  # 1.1: utterances carry lid_language, lid_prob; 1.2: and partner; 1.3: segment FLAC;
+SCHEMA_VERSION = "1.7"  # 1.1: utterances carry lid_language, lid_prob; 1.2: and partner; 1.3: segment FLAC;
 # 1.4: source items and recordings carry the channel read, recordings their item_version; `und` replaces null;
 # 1.5: segments carry the SHA-256 of their FLAC; 1.6: source items, recordings, segments and utterances carry
-# speaker_source. (Source items live in memory only, never in a stored table:
+# speaker_source; 1.7: utterances carry their item's license (the licence ledger). (Source items live in
+# memory only, never in a stored table:
 # their listing_error becoming a struct changed no file.)
 
 #: Audio inside the platform is always mono at this rate (the Omnilingual storage convention).
@@ -295,6 +296,7 @@ UTTERANCES = _schema(
     _f("lid_language", LANGUAGE_TYPE, "Language fastText predicted from the transcript (null: not run)"),
     _f("lid_prob", pa.float32(), "Probability of lid_language"),
     _f("partner", pa.string(), "Community partner that contributed the recording (null: not community)"),
+    _f("license", pa.string(), "License of the utterance's item (its own, else its source's; null: none given)"),
 )
 
 #: Hours per (language, corpus, split) of a release.

@@ -20,7 +20,8 @@ Decisions:
   empty dev and test. Picked deterministically and spread over speakers: speakers take turns (round robin,
   each speaker's utterances in key order, speakers in name order), utterances taken in that order while the
   running total stays within the cap. An utterance without a speaker counts as a speaker of its own.
-* `--licences` needs the release to record each source's licence (release.json `sources[].license`, written
+* `--licences` keeps utterances whose own licence (a community row's) or else their source's is one of those
+  given; it needs the release to record each source's licence (release.json `sources[].license`, written
   by every run since schema 1.5); a release without them cannot be restricted by licence, and says so.
 * The selection's id is `sel-` and the first 12 hex digits of its content digest: two selections of the same
   parent by the same query are the same selection.
@@ -42,6 +43,7 @@ import pyarrow.compute as pc
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.export import replace_dir
 from omnicorpus.manifests.languages import UNDETERMINED
+from omnicorpus.manifests.licences import licence_ledger, utterance_parts
 from omnicorpus.manifests.release import RELEASE_FILES, Release, open_release, summarize, write_release_folder
 from omnicorpus.manifests.schema import REJECTS, SCHEMA_VERSION, SHARDS, SPLITS, SUMMARY, UTTERANCES
 from omnicorpus.manifests.tables import conform, to_parquet_bytes
@@ -95,13 +97,16 @@ def _rules(query: SelectionQuery, release: Release, corpora: list[str]) -> list[
     if query.max_seconds is not None:
         rules.append(("max_seconds", pl.col("seconds") <= query.max_seconds))
     if query.licences:
-        known = source_licences(release)
-        unknown = sorted(c for c in corpora if not known.get(c))
-        if unknown:
+        recorded = {s["name"]: s for s in release.info.get("sources") or [] if isinstance(s, dict)}
+        unknown = sorted(c for c in corpora if "license" not in recorded.get(c, {}))
+        if unknown:  # a release from before licences were recorded (schema < 1.5), not a source without one
             raise ValueError(f"release {release.id} records no licence for corpus {', '.join(unknown)}: it cannot "
                              f"be restricted by licence (rebuild it with a current omnicorpus, or drop --licences)")
-        wanted = [c for c in corpora if known[c] in set(query.licences)]
-        rules.append(("licence", pl.col("corpus").is_in(wanted)))
+        known = source_licences(release)
+        # an utterance's own licence (a community recording's row), else its source's; none: left out
+        licence = pl.coalesce(pl.col("license"), pl.col("corpus").replace_strict(known, default=None,
+                                                                                  return_dtype=pl.String))
+        rules.append(("licence", licence.is_in(list(query.licences)).fill_null(False)))
     return rules
 
 
@@ -209,4 +214,5 @@ def _info(parent: Release, query: SelectionQuery, tables: dict[str, pa.Table], l
             "parent_utterances": parent.info.get("counts", {}).get("utterances"),
         },
         "left_out": left_out,
+        "licences": licence_ledger(utterance_parts(tables["utterances"])),
     }

@@ -356,6 +356,10 @@ def run(cfg: PipelineConfig, strict: StrictOpt = False) -> None:
     out.print(f"curate: {cur.recordings} recordings -> {cur.segments} segments, {cur.rejects} rejects; "
               f"dedup of the hash groups that changed: {cur.accepted} accepted, {cur.dedup_rejects} rejects")
     print_summary(published.release.path)
+    unlicensed = (published.release.info.get("licences") or {}).get("unlicensed_corpora") or []
+    if unlicensed:  # flagged, not failed: a private corpus may hold unlicensed audio, a published one must not
+        err.print(f"[yellow]licence:[/] corpus {', '.join(unlicensed)} holds audio with no licence (set the "
+                  "source's license before publishing; release.json `licences` has the hours)")
     state = "new release" if published.new else "unchanged, latest release"
     out.print(f"{state}: [bold]{published.release.path}[/] ({time.perf_counter() - t0:.0f} s)")
     _finish(published, strict=strict)

@@ -44,7 +44,8 @@ def select_cmd(
     corpora: Annotated[ListOpt, typer.Option("--corpora", help="Keep these corpora.")] = None,
     splits: Annotated[ListOpt, typer.Option("--splits", help="Keep these splits (train, dev, test).")] = None,
     licences: Annotated[ListOpt, typer.Option("--licences", "--licenses",
-                                              help="Keep the corpora of these licences.")] = None,
+                                              help="Keep the utterances of these licences (their own, else "
+                                                   "their source's).")] = None,
     min_seconds: Annotated[float | None, typer.Option(help="Drop utterances shorter than this.")] = None,
     max_seconds: Annotated[float | None, typer.Option(help="Drop utterances longer than this.")] = None,
     max_hours_per_language: Annotated[float | None, typer.Option(
@@ -93,6 +94,9 @@ def export_cmd(
     audio_int8: Annotated[bool, typer.Option(
         "--audio-int8", help="omnilingual-parquet: audio_bytes as list<int8>, as Omnilingual ASR's own files "
                              "hold it (default: binary)")] = False,
+    licences: Annotated[ListOpt, typer.Option("--licences", "--licenses", help=(
+        "Export only the utterances of these licences (as `select --licences`, through a selection made beside "
+        "OUT and removed after)"))] = None,
 ) -> None:
     """Export a release (or a selection) in another toolkit's layout; prints what was written as JSON."""
     from omnicorpus.manifests.release import open_release
@@ -102,9 +106,34 @@ def export_cmd(
     if audio_int8 and format != "omnilingual-parquet":
         raise typer.BadParameter("--audio-int8 is an option of --format omnilingual-parquet")
     made = open_release(release)
-    with progress_bar(f"export {made.id} as {format}") as progress:
-        result = _exporter(format)(made, out_dir, audio_int8=audio_int8, progress=progress)
+    with (licensed(made, split_list(licences), out_dir) as (chosen, selection),
+          progress_bar(f"export {chosen.id} as {format}") as progress):
+        result = _exporter(format)(chosen, out_dir, audio_int8=audio_int8, progress=progress)
+    if selection is not None:
+        result["selection"] = selection
     out.print_json(json.dumps(result, default=str))
+
+
+@contextmanager
+def licensed(release: Any, licences: tuple[str, ...], out_dir: Path) -> Iterator[tuple[Any, dict | None]]:
+    """The release itself, or (with licences) a selection of its utterances of those licences, made in a
+    temporary folder beside `out_dir` for the length of the block; with what the selection left out."""
+    import shutil
+    import uuid
+
+    from omnicorpus.manifests.selection import SelectionQuery, select_release
+
+    if not licences:
+        yield release, None
+        return
+    folder = out_dir.absolute().parent / f".licences-{uuid.uuid4().hex}"
+    try:
+        chosen, _ = select_release(release, folder, SelectionQuery(licences=licences))
+        yield chosen, {"id": chosen.id, "parent": release.id, "licences": list(licences),
+                       "utterances": chosen.info["counts"]["utterances"],
+                       "left_out": chosen.info["left_out"].get("licence", 0)}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _exporter(format: str) -> Callable[..., dict[str, Any]]:

@@ -154,7 +154,7 @@ class _ShardSink:
             "start": in_source(u, "start"),
             "end": in_source(u, "end"),
             "lid_language": u["lid_language"], "lid_prob": u["lid_prob"],
-            "partner": item_meta(u["meta"]).get("partner"),
+            "partner": item_meta(u["meta"]).get("partner"), "license": u["license"],
         } for u in self.utterances]
         return shard, utterances
 
@@ -163,9 +163,9 @@ def group_digest(segments: list[dict[str, Any]], config_digest: str) -> str:
     h = hashlib.sha256(config_digest.encode())
     for seg in segments:
         # everything a sample's JSON holds that a re-ingest may change without changing the audio (a new salt
-        # gives new pseudonyms): a group whose samples would read otherwise is written again
+        # gives new pseudonyms, a new licence a new ledger): a group whose rows would read otherwise is written again
         h.update(json.dumps([seg["segment_id"], seg["pcm_sha256"], seg["start"], seg["end"], seg["text"],
-                             seg.get(SOURCE_START) or 0.0, seg["speaker"], seg["speaker_source"]],
+                             seg.get(SOURCE_START) or 0.0, seg["speaker"], seg["speaker_source"], seg["license"]],
                             ensure_ascii=False).encode())
     return h.hexdigest()[:16]
 

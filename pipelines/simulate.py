@@ -164,7 +164,9 @@ def simulate(out_root: str, sim: Simulation) -> tuple[Release, bool]:
     sample = utterance_sample(paths, shards.column("sha256").to_pylist()) \
         if pc.sum(shards.column("num_samples")).as_py() > WHOLE_UTTERANCES else frozenset(paths)
     rng = np.random.default_rng([sim.seed, 1])
-    utts: dict[str, list] = {name: [] for name in UTTERANCES.names if name != "partner"}
+    # the columns `_utterances_of` makes; the others (partner, speaker_source, license) are null
+    utts: dict[str, list] = {name: [] for name in UTTERANCES.names
+                             if name not in ("partner", "speaker_source", "license")}
     num_samples = shards.column("num_samples").to_pylist()
     seconds = shards.column("seconds").to_pylist()
     for i, row in enumerate(shards.select(["path", "language", "corpus", "split", "num_samples", "seconds"])

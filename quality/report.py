@@ -10,7 +10,7 @@ The same release gives the same bytes: nothing in the file depends on when it wa
 it is the release's own `created`). It is written to a temporary file and renamed into place.
 
 Sections (each a `<section id=...>` with an `<h2>`), listed in `quality.report_sections`: overview, sources,
-hours, long-tail, durations, rejects, lid, speakers, community, splits, sampling, diff.
+licences, hours, long-tail, durations, rejects, lid, speakers, community, splits, sampling, diff.
 """
 
 from __future__ import annotations

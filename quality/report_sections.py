@@ -10,6 +10,7 @@ from omnicorpus.quality.report_contents import durations_section, hours_section,
 from omnicorpus.quality.report_curation import community_section, lid_section, rejects_section, sources_section
 from omnicorpus.quality.report_data import ReportData
 from omnicorpus.quality.report_diff import diff_section
+from omnicorpus.quality.report_licences import licences_section
 from omnicorpus.quality.report_overview import overview_section
 from omnicorpus.quality.report_training import sampling_section, splits_section
 
@@ -29,6 +30,7 @@ OVERVIEW = Section("overview", "Overview", overview_section)
 #: Written in this order, which is also the order of their notes in the overview.
 DETAIL_SECTIONS: tuple[Section, ...] = (
     Section("sources", "Sources", sources_section),
+    Section("licences", "Licences", licences_section),
     Section("hours", "Hours by language and corpus", hours_section),
     Section("long-tail", "The long tail", long_tail_section),
     Section("durations", "Durations and speaking rate", durations_section),
