@@ -97,7 +97,14 @@ class FilterParams:
     max_seconds: float = 50.0
     min_samples_per_char: float = 160.0
     max_clip_fraction: float = 0.01
+    # Floors on the quality signals (manifests.schema.QUALITY_SIGNALS); None: measured and reported, not
+    # filtered on. Narrow-band audio (telephone speech at 8 kHz: bandwidth about 4 kHz) is real speech that an
+    # ASR corpus may want, so no floor is on by default.
     min_snr_db: float | None = None
+    min_bandwidth_hz: float | None = None
+    max_dc_offset: float | None = None
+    max_silence_seconds: float | None = None
+    min_speech_ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -224,6 +231,14 @@ def _check_values(cfg: PipelineConfig, problems: list[str]) -> None:
         problems.append("filter.min_samples_per_char: must be >= 0")
     if not 0.0 <= flt.max_clip_fraction <= 1.0:
         problems.append("filter.max_clip_fraction: must be between 0 and 1")
+    if flt.min_bandwidth_hz is not None and not 0.0 <= flt.min_bandwidth_hz <= 8000.0:
+        problems.append("filter.min_bandwidth_hz: must be between 0 and 8000 (the Nyquist frequency of 16 kHz)")
+    if flt.max_dc_offset is not None and not 0.0 <= flt.max_dc_offset <= 1.0:
+        problems.append("filter.max_dc_offset: must be between 0 and 1")
+    if flt.max_silence_seconds is not None and flt.max_silence_seconds < 0:
+        problems.append("filter.max_silence_seconds: must be >= 0")
+    if flt.min_speech_ratio is not None and not 0.0 <= flt.min_speech_ratio <= 1.0:
+        problems.append("filter.min_speech_ratio: must be between 0 and 1")
     if not 0.0 <= lid.min_prob <= 1.0:
         problems.append("langid.min_prob: must be between 0 and 1")
     if cfg.ingest.command_timeout_seconds <= 0 or cfg.ingest.command_max_bytes <= 0:

@@ -13,10 +13,11 @@ from typing import Any, TypedDict
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.7"  # 1.1: utterances carry lid_language, lid_prob; 1.2: and partner; 1.3: segment FLAC;
+SCHEMA_VERSION = "1.8"  # 1.1: utterances carry lid_language, lid_prob; 1.2: and partner; 1.3: segment FLAC;
 # 1.4: source items and recordings carry the channel read, recordings their item_version; `und` replaces null;
 # 1.5: segments carry the SHA-256 of their FLAC; 1.6: source items, recordings, segments and utterances carry
-# speaker_source; 1.7: utterances carry their item's license (the licence ledger). (Source items live in
+# speaker_source; 1.7: utterances carry their item's license (the licence ledger); 1.8: segments and utterances
+# carry the quality signals (QUALITY_SIGNALS), snr_db now per segment. (Source items live in
 # memory only, never in a stored table:
 # their listing_error becoming a struct changed no file.)
 
@@ -70,6 +71,10 @@ class Reason(StrEnum):
     SPEAKING_RATE = "speaking_rate"
     CLIPPING = "clipping"
     LOW_SNR = "low_snr"
+    LOW_BANDWIDTH = "low_bandwidth"
+    DC_OFFSET = "dc_offset"
+    LONG_SILENCE = "long_silence"
+    LOW_SPEECH_RATIO = "low_speech_ratio"
     # normalize
     EMPTY_AFTER_NORMALIZATION = "empty_after_normalization"
     # dedup
@@ -203,6 +208,26 @@ INGESTED = _schema(
     ITEM_VERSION,
 )
 
+#: What an SNR estimate reports, clamped (dB).
+SNR_RANGE_DB = (-20.0, 100.0)
+
+#: A segment's audio quality, measured by the segment stage (pipelines.audio_quality), carried to the release's
+#: utterances and filtered on with configurable floors (FilterParams).
+QUALITY_SIGNALS = (
+    _f("clip_fraction", pa.float32(), "Clipping fraction of the recording"),
+    _f("snr_db", pa.float32(),
+       "Estimated SNR of the segment in dB: its speech power over the recording's non-speech floor (WADA's "
+       "estimate where the recording has under 0.5 s of non-speech), clamped to -20..100"),
+    _f("bandwidth_hz", pa.float32(),
+       "Effective bandwidth: the highest frequency within 50 dB of the strongest band of the segment's spectrum "
+       "(about 4000 for 8 kHz audio upsampled, a low-bitrate MP3's low-pass, 7000+ for wide-band speech)"),
+    _f("dc_offset", pa.float32(), "Mean sample value of the segment, full scale = 1.0"),
+    _f("max_silence_seconds", pa.float32(), "Longest stretch inside the segment that the VAD did not mark as speech"),
+    _f("speech_ratio", pa.float32(), "Share of the segment's duration that the VAD marked as speech"),
+)
+#: Their names, in that order.
+QUALITY_COLUMNS = tuple(f.name for f in QUALITY_SIGNALS)
+
 #: One stretch of speech of a recording; the unit every later stage works on.
 SEGMENTS = _schema(
     "segments",
@@ -231,8 +256,7 @@ SEGMENTS = _schema(
     _f("lid_language", LANGUAGE_TYPE, "Language predicted from the transcript by fastText"),
     _f("lid_prob", pa.float32(), "Probability of lid_language"),
     _f("text_script", pa.string(), "Dominant ISO 15924 script of the transcript"),
-    _f("clip_fraction", pa.float32(), "Clipping fraction of the recording"),
-    _f("snr_db", pa.float32(), "Estimated SNR: speech RMS over non-speech RMS, in dB"),
+    *QUALITY_SIGNALS,
     PCM_SHA256,
     META,
 )
@@ -297,6 +321,7 @@ UTTERANCES = _schema(
     _f("lid_prob", pa.float32(), "Probability of lid_language"),
     _f("partner", pa.string(), "Community partner that contributed the recording (null: not community)"),
     _f("license", pa.string(), "License of the utterance's item (its own, else its source's; null: none given)"),
+    *QUALITY_SIGNALS,
 )
 
 #: Hours per (language, corpus, split) of a release.

@@ -39,9 +39,23 @@ def filter_reason(seg: dict[str, Any], p: FilterParams) -> tuple[Reason, float |
     clip = seg["clip_fraction"]
     if clip is not None and clip > p.max_clip_fraction:
         return Reason.CLIPPING, clip, f"{clip:.2%} of samples clipped > {p.max_clip_fraction:.2%}"
-    snr = seg["snr_db"]
+    return quality_reason(seg, p)
+
+
+def quality_reason(seg: dict[str, Any], p: FilterParams) -> tuple[Reason, float | None, str] | None:
+    """The first quality floor a segment fails; a signal that could not be measured (null) fails none."""
+    snr, band, dc = seg["snr_db"], seg["bandwidth_hz"], seg["dc_offset"]
+    silence, ratio = seg["max_silence_seconds"], seg["speech_ratio"]
     if p.min_snr_db is not None and snr is not None and snr < p.min_snr_db:
         return Reason.LOW_SNR, snr, f"SNR {snr:.1f} dB < {p.min_snr_db:g} dB"
+    if p.min_bandwidth_hz is not None and band is not None and band < p.min_bandwidth_hz:
+        return Reason.LOW_BANDWIDTH, band, f"bandwidth {band:.0f} Hz < {p.min_bandwidth_hz:g} Hz"
+    if p.max_dc_offset is not None and dc is not None and abs(dc) > p.max_dc_offset:
+        return Reason.DC_OFFSET, dc, f"DC offset {dc:+.4f} beyond ±{p.max_dc_offset:g} of full scale"
+    if p.max_silence_seconds is not None and silence is not None and silence > p.max_silence_seconds:
+        return Reason.LONG_SILENCE, silence, f"{silence:.2f} s of silence inside > {p.max_silence_seconds:g} s"
+    if p.min_speech_ratio is not None and ratio is not None and ratio < p.min_speech_ratio:
+        return Reason.LOW_SPEECH_RATIO, ratio, f"speech is {ratio:.0%} of the segment < {p.min_speech_ratio:.0%}"
     return None
 
 

@@ -20,6 +20,7 @@ from omnicorpus.manifests.config import SegmentParams
 from omnicorpus.manifests.keys import segment_id
 from omnicorpus.manifests.layout import segment_pack_path
 from omnicorpus.manifests.schema import RECORDINGS, SAMPLE_RATE, SEGMENTS, Reason, Stage
+from omnicorpus.pipelines.audio_quality import noise_power, regions_mask, segment_signals
 from omnicorpus.pipelines.stage import StageResult, StageSpec, reject_row, rejects_table
 from omnicorpus.pipelines.vad import (
     plan_segments,
@@ -41,22 +42,6 @@ def _one_thread_per_worker() -> None:
     import torch
 
     torch.set_num_threads(1)
-
-
-def _snr_db(samples: np.ndarray, regions: list[tuple[int, int]]) -> float | None:
-    """Speech RMS over non-speech RMS, in dB; None when either part is missing."""
-    mask = np.zeros(len(samples), dtype=bool)
-    for a, b in regions:
-        mask[a:b] = True
-    if mask.all() or not mask.any():
-        return None
-    speech = float(np.sqrt(np.mean(np.square(samples[mask], dtype=np.float64))))
-    noise = float(np.sqrt(np.mean(np.square(samples[~mask], dtype=np.float64))))
-    return 20.0 * np.log10(max(speech, 1e-9) / max(noise, 1e-9))
-
-
-def _overlap(regions: list[tuple[int, int]], a: int, b: int) -> int:
-    return sum(max(0, min(b, e) - max(a, s)) for s, e in regions)
 
 
 def segment_recordings(batch: pa.RecordBatch, task: SegmentTask) -> StageResult:
@@ -84,7 +69,8 @@ def segment_recordings(batch: pa.RecordBatch, task: SegmentTask) -> StageResult:
                 f"no speech found by silero-vad at threshold {cfg.threshold} "
                 f"in {rec['seconds']:.2f} s (peak {rec['peak']:.3f})"))
             continue
-        snr = _snr_db(samples, regions)
+        speech = regions_mask(n, regions)
+        floor = noise_power(samples, speech)
         for index, (a, b) in enumerate(spans):
             pcm = pcm_int16(samples[a:b])
             flac = encode_pcm16(pcm)
@@ -98,9 +84,9 @@ def segment_recordings(batch: pa.RecordBatch, task: SegmentTask) -> StageResult:
                 "speaker_source": rec["speaker_source"], "audio_path": rec["audio_path"],
                 "flac_offset": pack_size, "flac_bytes": len(flac), "flac_sha256": hashlib.sha256(flac).hexdigest(),
                 "start": a / SAMPLE_RATE, "end": b / SAMPLE_RATE, "seconds": (b - a) / SAMPLE_RATE,
-                "speech_seconds": _overlap(regions, a, b) / SAMPLE_RATE, "raw_text": rec["raw_text"],
-                "clip_fraction": rec["clip_fraction"], "snr_db": snr, "pcm_sha256": pcm_hash,
-                "meta": rec["meta"],
+                "speech_seconds": int(np.count_nonzero(speech[a:b])) / SAMPLE_RATE, "raw_text": rec["raw_text"],
+                "clip_fraction": rec["clip_fraction"], **segment_signals(samples, speech, floor, a, b),
+                "pcm_sha256": pcm_hash, "meta": rec["meta"],
             })
             pack_size += len(flac)
     if kept:

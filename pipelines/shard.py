@@ -22,7 +22,15 @@ from omnicorpus.corpus.pcm import encode_flac, read_flac
 from omnicorpus.manifests import storage
 from omnicorpus.manifests.config import PipelineConfig
 from omnicorpus.manifests.layout import group_index
-from omnicorpus.manifests.schema import RECORDINGS, SAMPLE_RATE, SEGMENTS, SHARDS, UTTERANCES, item_meta
+from omnicorpus.manifests.schema import (
+    QUALITY_COLUMNS,
+    RECORDINGS,
+    SAMPLE_RATE,
+    SEGMENTS,
+    SHARDS,
+    UTTERANCES,
+    item_meta,
+)
 from omnicorpus.manifests.tables import concat, conform, read_arrow_file, write_arrow_file
 from omnicorpus.pipelines.stage import EnvironmentFault
 from omnicorpus.pipelines.table_store import read_df
@@ -155,6 +163,7 @@ class _ShardSink:
             "end": in_source(u, "end"),
             "lid_language": u["lid_language"], "lid_prob": u["lid_prob"],
             "partner": item_meta(u["meta"]).get("partner"), "license": u["license"],
+            **{name: u[name] for name in QUALITY_COLUMNS},
         } for u in self.utterances]
         return shard, utterances
 
@@ -163,10 +172,11 @@ def group_digest(segments: list[dict[str, Any]], config_digest: str) -> str:
     h = hashlib.sha256(config_digest.encode())
     for seg in segments:
         # everything a sample's JSON holds that a re-ingest may change without changing the audio (a new salt
-        # gives new pseudonyms, a new licence a new ledger): a group whose rows would read otherwise is written again
+        # gives new pseudonyms, a new licence a new ledger, a new measure new signals): a group whose rows would
+        # read otherwise is written again
         h.update(json.dumps([seg["segment_id"], seg["pcm_sha256"], seg["start"], seg["end"], seg["text"],
-                             seg.get(SOURCE_START) or 0.0, seg["speaker"], seg["speaker_source"], seg["license"]],
-                            ensure_ascii=False).encode())
+                             seg.get(SOURCE_START) or 0.0, seg["speaker"], seg["speaker_source"], seg["license"],
+                             *(seg[name] for name in QUALITY_COLUMNS)], ensure_ascii=False).encode())
     return h.hexdigest()[:16]
 
 

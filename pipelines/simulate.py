@@ -31,7 +31,7 @@ import pycountry
 
 from omnicorpus.manifests.languages import default_scripts
 from omnicorpus.manifests.release import Release, build_release
-from omnicorpus.manifests.schema import REJECTS, SUMMARY, UTTERANCES
+from omnicorpus.manifests.schema import QUALITY_COLUMNS, REJECTS, SUMMARY, UTTERANCES
 from omnicorpus.quality.scale import WHOLE_UTTERANCES, utterance_sample
 
 #: The largest languages first (so the head of the long tail carries familiar codes), then the rest.
@@ -164,9 +164,10 @@ def simulate(out_root: str, sim: Simulation) -> tuple[Release, bool]:
     sample = utterance_sample(paths, shards.column("sha256").to_pylist()) \
         if pc.sum(shards.column("num_samples")).as_py() > WHOLE_UTTERANCES else frozenset(paths)
     rng = np.random.default_rng([sim.seed, 1])
-    # the columns `_utterances_of` makes; the others (partner, speaker_source, license) are null
-    utts: dict[str, list] = {name: [] for name in UTTERANCES.names
-                             if name not in ("partner", "speaker_source", "license")}
+    # the columns `_utterances_of` makes; the others (partner, speaker_source, license, the quality signals:
+    # nothing was measured) are null
+    unmade = {"partner", "speaker_source", "license", *QUALITY_COLUMNS}
+    utts: dict[str, list] = {name: [] for name in UTTERANCES.names if name not in unmade}
     num_samples = shards.column("num_samples").to_pylist()
     seconds = shards.column("seconds").to_pylist()
     for i, row in enumerate(shards.select(["path", "language", "corpus", "split", "num_samples", "seconds"])

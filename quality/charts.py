@@ -213,9 +213,10 @@ def log_line_chart(categories: Sequence[str], series: Sequence[tuple[str, Sequen
     return _svg(width, base + 80, "".join(parts), label)
 
 
-def histogram_chart(values: np.ndarray, *, hi: float, bins: int, bound: float, bound_label: str, unit: str,
-                    label: str) -> str:
-    """A histogram of values over [0, hi) (larger ones in the last bin), the bound as a dashed line."""
+def histogram_chart(values: np.ndarray, *, hi: float, bins: int, bound: float | None, bound_label: str, unit: str,
+                    label: str, lower_bound: bool = False) -> str:
+    """A histogram of values over [0, hi) (larger ones in the last bin, smaller in the first), the bound as a
+    dashed line (none: no line) and the bars beyond it, above an upper bound or below a `lower_bound`, marked."""
     if values.size == 0:
         return '<p class="muted">No data to chart.</p>'
     edges = np.linspace(0.0, hi, bins + 1)
@@ -236,7 +237,7 @@ def histogram_chart(values: np.ndarray, *, hi: float, bins: int, bound: float, b
             continue
         x0, x1 = left + edges[i] * xscale, left + edges[i + 1] * xscale
         h = c / ymax * ph
-        over = edges[i] >= bound
+        over = bound is not None and (edges[i + 1] <= bound if lower_bound else edges[i] >= bound)
         last = i == bins - 1 and values.max() >= hi
         span = f"≥ {edges[i]:g}" if last else f"{edges[i]:g}–{edges[i + 1]:g}"
         parts.append(f'<rect x="{x0 + 0.5:.2f}" y="{base - h:.2f}" width="{max(x1 - x0 - 1, 0.8):.2f}" '
@@ -250,9 +251,10 @@ def histogram_chart(values: np.ndarray, *, hi: float, bins: int, bound: float, b
         parts.append(_text(x, base + 17, f"{t:g}", anchor="middle", cls="tick"))
     parts.append(f'<line class="axis" x1="{left}" y1="{base}" x2="{right}" y2="{base}"/>')
     parts.append(_text((left + right) / 2, base + 34, unit, anchor="middle", cls="tick"))
-    bx = left + bound * xscale
-    parts.append(f'<line x1="{bx:.1f}" y1="{top - 6}" x2="{bx:.1f}" y2="{base}" stroke="{BOUND_COLOR}" '
-                 f'stroke-width="2" stroke-dasharray="6 4"/>')
-    parts.append(_text(bx - 6, top + 6, bound_label, anchor="end", cls="bound"))
+    if bound is not None:
+        bx = left + bound * xscale
+        parts.append(f'<line x1="{bx:.1f}" y1="{top - 6}" x2="{bx:.1f}" y2="{base}" stroke="{BOUND_COLOR}" '
+                     f'stroke-width="2" stroke-dasharray="6 4"/>')
+        parts.append(_text(bx - 6, top + 6, bound_label, anchor="end", cls="bound"))
     return _svg(width, base + 42, "".join(parts), label)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from omnicorpus.quality.report_audio import audio_quality_section
 from omnicorpus.quality.report_contents import durations_section, hours_section, long_tail_section, speakers_section
 from omnicorpus.quality.report_curation import community_section, lid_section, rejects_section, sources_section
 from omnicorpus.quality.report_data import ReportData
@@ -34,6 +35,7 @@ DETAIL_SECTIONS: tuple[Section, ...] = (
     Section("hours", "Hours by language and corpus", hours_section),
     Section("long-tail", "The long tail", long_tail_section),
     Section("durations", "Durations and speaking rate", durations_section),
+    Section("audio-quality", "Audio quality", audio_quality_section),
     Section("rejects", "Rejects", rejects_section),
     Section("lid", "Language identification", lid_section),
     Section("speakers", "Speakers", speakers_section),

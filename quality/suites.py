@@ -63,7 +63,7 @@ import soundfile as sf  # noqa: E402
 from omnicorpus.manifests import storage  # noqa: E402
 from omnicorpus.manifests.config import FilterParams, IngestParams  # noqa: E402
 from omnicorpus.manifests.languages import UNDETERMINED, is_language  # noqa: E402
-from omnicorpus.manifests.schema import SAMPLE_RATE, SPLITS, TABLES, Reason, Stage  # noqa: E402
+from omnicorpus.manifests.schema import SAMPLE_RATE, SNR_RANGE_DB, SPLITS, TABLES, Reason, Stage  # noqa: E402
 from omnicorpus.quality.scale import utterance_sample  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -253,7 +253,16 @@ def _span_checks(c: dict[str, str], params: SuiteParams) -> list[gxe.Expectation
         _positive("seconds"), _seconds_bounds(params),
         _small("duration_error", c["duration_error"]),
         gxe.ExpectColumnValuesToBeBetween(column="lid_prob", min_value=0.0, max_value=1.0),
+        *_quality_signal_ranges(),
     ]
+
+
+def _quality_signal_ranges() -> list[gxe.Expectation]:
+    """The ranges pipelines.audio_quality can give (null: not measured, as in releases before schema 1.8)."""
+    ranges = {"snr_db": SNR_RANGE_DB, "bandwidth_hz": (0.0, 8000.0), "dc_offset": (-1.0, 1.0),
+              "max_silence_seconds": (0.0, None), "speech_ratio": (0.0, 1.0)}
+    return [gxe.ExpectColumnValuesToBeBetween(column=name, min_value=lo, max_value=hi)
+            for name, (lo, hi) in ranges.items()]
 
 
 def _specific(table: str, params: SuiteParams) -> list[gxe.Expectation]:

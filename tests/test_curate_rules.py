@@ -59,6 +59,20 @@ def test_snr_floor_is_optional():
     assert _filter([noisy], min_snr_db=10.0)[1]["noisy"] == ("low_snr", 3.0)
 
 
+@pytest.mark.parametrize(("floor", "bound", "signal", "value", "reason"), [
+    ("min_bandwidth_hz", 6000.0, "bandwidth_hz", 3875.0, "low_bandwidth"),
+    ("max_dc_offset", 0.05, "dc_offset", -0.1, "dc_offset"),
+    ("max_silence_seconds", 2.0, "max_silence_seconds", 3.5, "long_silence"),
+    ("min_speech_ratio", 0.5, "speech_ratio", 0.25, "low_speech_ratio"),
+])
+def test_quality_floors_are_off_until_set_and_name_their_reason(floor, bound, signal, value, reason):
+    seg = _seg("s", **{signal: value})
+    unmeasured = _seg("u", **{signal: None})
+    assert _filter([seg, unmeasured])[0] == ["s", "u"]
+    kept, rejected = _filter([seg, unmeasured], **{floor: bound})
+    assert kept == ["u"] and rejected["s"] == (reason, pytest.approx(value))
+
+
 def test_dedup_keeps_the_held_out_copy_and_names_each_problem():
     rows = [
         _seg("a_train", split="train", pcm_sha256="h1"),
