@@ -13,11 +13,12 @@ from typing import Any, TypedDict
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.8"  # 1.1: utterances carry lid_language, lid_prob; 1.2: and partner; 1.3: segment FLAC;
+SCHEMA_VERSION = "1.9"  # 1.1: utterances carry lid_language, lid_prob; 1.2: and partner; 1.3: segment FLAC;
 # 1.4: source items and recordings carry the channel read, recordings their item_version; `und` replaces null;
 # 1.5: segments carry the SHA-256 of their FLAC; 1.6: source items, recordings, segments and utterances carry
 # speaker_source; 1.7: utterances carry their item's license (the licence ledger); 1.8: segments and utterances
-# carry the quality signals (QUALITY_SIGNALS), snr_db now per segment. (Source items live in
+# carry the quality signals (QUALITY_SIGNALS), snr_db now per segment; 1.9: segments carry their acoustic
+# fingerprint and the group dedup decided them in (near-duplicates). (Source items live in
 # memory only, never in a stored table:
 # their listing_error becoming a struct changed no file.)
 
@@ -79,6 +80,7 @@ class Reason(StrEnum):
     EMPTY_AFTER_NORMALIZATION = "empty_after_normalization"
     # dedup
     DUPLICATE = "duplicate"
+    NEAR_DUPLICATE = "near_duplicate"  # another recording's audio re-encoded, resampled, trimmed, ...
     SPLIT_LEAK = "split_leak"
     TRANSCRIPT_CONFLICT = "transcript_conflict"
     # community
@@ -208,6 +210,9 @@ INGESTED = _schema(
     ITEM_VERSION,
 )
 
+#: Size of a segment's acoustic fingerprint (pipelines.fingerprint: 128 uint32).
+FINGERPRINT_BYTES = 512
+
 #: What an SNR estimate reports, clamped (dB).
 SNR_RANGE_DB = (-20.0, 100.0)
 
@@ -258,7 +263,31 @@ SEGMENTS = _schema(
     _f("text_script", pa.string(), "Dominant ISO 15924 script of the transcript"),
     *QUALITY_SIGNALS,
     PCM_SHA256,
+    _f("audio_fingerprint", pa.binary(),
+       "Acoustic fingerprint: the MinHash signature of the segment's spectral landmarks (pipelines.fingerprint), "
+       "128 little-endian uint32; null: not computed (dedup.near_duplicates off) or no landmarks (silence)"),
+    _f("dup_group", pa.string(),
+       "The hash dedup grouped the segment by: its pcm_sha256, or the smallest pcm_sha256 of its group of "
+       "near-duplicates (pipelines.near_duplicates); null before dedup"),
     META,
+)
+
+#: Pairs of segments of different recordings whose audio is nearly the same (pipelines.near_duplicates): their
+#: fingerprints' similarity is at least dedup.min_similarity. Recomputed whole from the segments' fingerprints.
+NEAR_DUPLICATES = _schema(
+    "near_duplicates",
+    _f("segment_id", pa.string(), "One segment of the pair (the smaller id)", False),
+    _f("other_segment_id", pa.string(), "The other segment", False),
+    _f("similarity", pa.float32(),
+       "Share of the two fingerprints' signature values that agree: about the Jaccard similarity of their "
+       "spectral landmarks (1.0 for the same audio)", False),
+    _f("pcm_sha256", pa.string(), "PCM hash of the segment", False),
+    _f("other_pcm_sha256", pa.string(), "PCM hash of the other segment", False),
+    _f("source_uri", pa.string(), "Source of the segment"),
+    _f("other_source_uri", pa.string(), "Source of the other segment"),
+    _f("corpus", pa.string(), "Corpus of the segment"),
+    _f("other_corpus", pa.string(), "Corpus of the other segment"),
+    _f("dup_group", pa.string(), "The group both are deduplicated in: the smallest PCM hash of its pairs", False),
 )
 
 #: What dedup has decided on: one row per segment whose verdict (an `accepted` row or a dedup reject) stands,

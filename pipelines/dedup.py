@@ -1,10 +1,13 @@
-"""Dedup: the same audio (by PCM hash) must reach a release once, in one split.
+"""Dedup: the same audio must reach a release once, in one split.
 
-A clip in more than one split is a leak: the held-out copy stays (test over dev over train, so that an
-evaluation set never loses an item to training) and the others are rejected, `transcript_conflict` when
-their transcript differs from the kept one, `split_leak` otherwise. Copies within the kept split are
-`duplicate`s; the one whose source sorts first stays. The stage needs every copy of a hash in one batch: Spark groups by
-`pcm_sha256` before calling it.
+The same audio is the same PCM (`pcm_sha256`) or, with `dedup.near_duplicates`, a near-duplicate of it: a
+segment of another recording whose acoustic fingerprint is as similar as the threshold asks (re-encoded,
+resampled, gain-changed, trimmed or padded; pipelines.near_duplicates), grouped under `dup_group`. A group
+in more than one split is a leak: the held-out copy stays (test over dev over train, so that an evaluation set
+never loses an item to training) and the others are rejected, `transcript_conflict` when their transcript
+differs from the kept one, `split_leak` otherwise. Copies within the kept split are `duplicate`s, or
+`near_duplicate`s when their PCM differs from the kept one's; the one whose source sorts first stays. The stage
+needs every copy of a group in one batch: Spark groups by `dup_group` before calling it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from omnicorpus.manifests.schema import SEGMENTS, Reason, Stage
+from omnicorpus.pipelines.fingerprint import similarity
 from omnicorpus.pipelines.stage import StageResult, StageSpec, reject_row, rejects_table
 
 SPLIT_PRIORITY = {"test": 0, "dev": 1, "train": 2}
@@ -24,25 +28,41 @@ def _transcript(seg: dict[str, Any]) -> str | None:
     return seg["text"] if seg["text"] is not None else seg["raw_text"]
 
 
-def _why(copy: dict[str, Any], kept: dict[str, Any]) -> tuple[Reason, str]:
+def _group(seg: dict[str, Any]) -> str | None:
+    return seg["dup_group"] or seg["pcm_sha256"]
+
+
+def _same(copy: dict[str, Any], kept: dict[str, Any]) -> tuple[str, float | None]:
+    """How the copy is the kept one's audio: (words for the detail, the fingerprints' similarity or None)."""
+    if copy["pcm_sha256"] == kept["pcm_sha256"]:
+        return "same audio as", None
+    a, b = copy["audio_fingerprint"], kept["audio_fingerprint"]
+    score = similarity(a, b) if a is not None and b is not None else None
+    return "near-duplicate audio of", score
+
+
+def _why(copy: dict[str, Any], kept: dict[str, Any]) -> tuple[Reason, str, float | None]:
+    words, score = _same(copy, kept)
+    near = words.startswith("near")
+    what = f"{words} {kept['segment_id']}" + (f" (similarity {score:.2f})" if score is not None else "")
     if copy["split"] == kept["split"]:
-        return Reason.DUPLICATE, f"same audio as {kept['segment_id']} in {kept['split']}"
+        return (Reason.NEAR_DUPLICATE if near else Reason.DUPLICATE), f"{what} in {kept['split']}", score
     a, b = _transcript(copy), _transcript(kept)
     if a is not None and b is not None and a != b:
         return (Reason.TRANSCRIPT_CONFLICT,
-                f"same audio as {kept['segment_id']} (kept in {kept['split']}) with another transcript: "
-                f"{a[:80]!r} vs {b[:80]!r}")
-    return Reason.SPLIT_LEAK, f"same audio as {kept['segment_id']}, kept in {kept['split']}"
+                f"{what} (kept in {kept['split']}) with another transcript: {a[:80]!r} vs {b[:80]!r}", score)
+    return Reason.SPLIT_LEAK, f"{what}, kept in {kept['split']}", score
 
 
 def dedup_segments(batch: pa.RecordBatch, params: Any = None) -> StageResult:
-    """The dedup stage over SEGMENTS holding every copy of each hash it sees."""
+    """The dedup stage over SEGMENTS holding every copy of each group it sees."""
     rows = batch.to_pylist()
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for seg in rows:
-        if seg["pcm_sha256"] is not None:
-            groups[seg["pcm_sha256"]].append(seg)
-    dropped: dict[str, tuple[Reason, str]] = {}
+        group = _group(seg)
+        if group is not None:
+            groups[group].append(seg)
+    dropped: dict[str, tuple[Reason, str, float | None]] = {}
     for copies in groups.values():
         if len(copies) < 2:
             continue

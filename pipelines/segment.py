@@ -21,6 +21,7 @@ from omnicorpus.manifests.keys import segment_id
 from omnicorpus.manifests.layout import segment_pack_path
 from omnicorpus.manifests.schema import RECORDINGS, SAMPLE_RATE, SEGMENTS, Reason, Stage
 from omnicorpus.pipelines.audio_quality import noise_power, regions_mask, segment_signals
+from omnicorpus.pipelines.fingerprint import signature
 from omnicorpus.pipelines.stage import StageResult, StageSpec, reject_row, rejects_table
 from omnicorpus.pipelines.vad import (
     plan_segments,
@@ -34,6 +35,7 @@ from omnicorpus.pipelines.vad import (
 class SegmentTask:
     output_root: str
     params: SegmentParams
+    fingerprints: bool = True  # each segment's acoustic fingerprint, for near-duplicate dedup
 
 
 @cache
@@ -87,6 +89,7 @@ def segment_recordings(batch: pa.RecordBatch, task: SegmentTask) -> StageResult:
                 "speech_seconds": int(np.count_nonzero(speech[a:b])) / SAMPLE_RATE, "raw_text": rec["raw_text"],
                 "clip_fraction": rec["clip_fraction"], **segment_signals(samples, speech, floor, a, b),
                 "pcm_sha256": pcm_hash, "meta": rec["meta"],
+                "audio_fingerprint": signature(samples[a:b]) if task.fingerprints else None,
             })
             pack_size += len(flac)
     if kept:
@@ -100,7 +103,8 @@ def segment_recordings(batch: pa.RecordBatch, task: SegmentTask) -> StageResult:
     return StageResult(pa.Table.from_pylist(kept, schema=SEGMENTS), rejects_table(rejected))
 
 
-def segment_spec(output_root: str, params: SegmentParams) -> StageSpec:
+def segment_spec(output_root: str, params: SegmentParams, fingerprints: bool = True) -> StageSpec:
     # One batch of recordings is one batch of VAD streams: large enough to batch the model well.
-    return StageSpec("segment", segment_recordings, SegmentTask(output_root, params), RECORDINGS, SEGMENTS,
+    return StageSpec("segment", segment_recordings, SegmentTask(output_root, params, fingerprints), RECORDINGS,
+                     SEGMENTS,
                      batch_rows=params.batch_streams)

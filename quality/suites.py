@@ -58,12 +58,21 @@ import great_expectations.expectations as gxe  # noqa: E402
 import pandas as pd  # noqa: E402
 import polars as pl  # noqa: E402
 import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from omnicorpus.manifests import storage  # noqa: E402
 from omnicorpus.manifests.config import FilterParams, IngestParams  # noqa: E402
 from omnicorpus.manifests.languages import UNDETERMINED, is_language  # noqa: E402
-from omnicorpus.manifests.schema import SAMPLE_RATE, SNR_RANGE_DB, SPLITS, TABLES, Reason, Stage  # noqa: E402
+from omnicorpus.manifests.schema import (  # noqa: E402
+    FINGERPRINT_BYTES,
+    SAMPLE_RATE,
+    SNR_RANGE_DB,
+    SPLITS,
+    TABLES,
+    Reason,
+    Stage,
+)
 from omnicorpus.quality.scale import utterance_sample  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -136,6 +145,7 @@ CHECK_COLUMNS: dict[str, dict[str, str]] = {
 GX_TYPES: dict[pa.DataType, str] = {
     pa.string(): "str", pa.int64(): "int64", pa.int32(): "int32", pa.float64(): "float64",
     pa.float32(): "float32", pa.bool_(): "bool",
+    pa.binary(): "int64",  # a binary column (a segment's fingerprint) reaches GX as its sizes (to_frame)
 }
 
 #: Arrow type -> the pandas (nullable) dtype a column becomes: nulls never change a column's dtype.
@@ -287,6 +297,9 @@ def _specific(table: str, params: SuiteParams) -> list[gxe.Expectation]:
             _true("flac_in_pack", c["flac_in_pack"]),
             gxe.ExpectColumnValuesToMatchRegex(column="pcm_sha256", regex=_SHA256),
             _no_key_separators("segment_id"),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="audio_fingerprint", min_value=FINGERPRINT_BYTES, max_value=FINGERPRINT_BYTES,
+                description=f"audio_fingerprint is null or a signature of {FINGERPRINT_BYTES} bytes"),
         ]
     if table == "utterances":
         return [
@@ -604,4 +617,8 @@ def _plain(table: pa.Table) -> pa.Table:
 def to_frame(table: pa.Table) -> pd.DataFrame:
     """A pandas frame for GX whose column dtypes mirror the Arrow types (nullable dtypes, so an int column
     with nulls stays an int column)."""
-    return _plain(table).to_pandas(types_mapper=PANDAS_TYPES.get)
+    table = _plain(table)
+    for i, f in enumerate(table.schema):  # no expectation reads bytes (a fingerprint): their sizes stand for them
+        if pa.types.is_binary(f.type):
+            table = table.set_column(i, f.name, pc.binary_length(table.column(i)).cast(pa.int64()))
+    return table.to_pandas(types_mapper=PANDAS_TYPES.get)

@@ -75,15 +75,17 @@ def test_unsafe_archives_are_refused_before_extraction(tmp_path, make, why):
 
 # --- intake, release, withdrawal ------------------------------------------------------------------------
 
-def _submission(tmp_path: Path, corpus_audio: Path) -> Path:
-    """A zipped submission: 3 new recordings, one without consent, one already in the corpus."""
+def _submission(tmp_path: Path, corpus_audio: Path, others: list[Path]) -> Path:
+    """A zipped submission: 3 new recordings, one without consent, one already in the corpus. New audio is
+    speech of `others` played backwards (the same speech at another level would be a near-duplicate)."""
     sub = tmp_path / "build" / "VR-2026-0001"
     sub.mkdir(parents=True)
     rng = np.random.default_rng(7)
     rows = []
-    for i in range(3):
-        speech, rate = sf.read(corpus_audio)
-        sf.write(sub / f"new_{i}.wav", speech * (0.4 + 0.1 * i) + 0.001 * rng.standard_normal(len(speech)), rate)
+    for i, other in enumerate(others[:3]):
+        speech, rate = sf.read(other)
+        sf.write(sub / f"new_{i}.wav", speech[::-1] * (0.4 + 0.1 * i) + 0.001 * rng.standard_normal(len(speech)),
+                 rate)
         rows.append([f"new_{i}.wav", "sw", f"speaker-{i % 2}", "kila mtu ana haki ya kuishi", "yes", f"C-{i}",
                      "CC-BY-4.0", "2026-05-01", "voices-of-rift"])
     rows[2][4] = "no"
@@ -107,9 +109,10 @@ def test_a_submission_is_added_released_and_withdrawn(pipeline_run, spark, tmp_p
     source = dataclasses.replace(cfg.source("community"), path=str(community))
     ours = dataclasses.replace(cfg, output=str(out),
                                sources=tuple(source if s.name == "community" else s for s in cfg.sources))
-    corpus_audio = sorted(Path(cfg.source("librispeech").path).rglob("*.flac"), key=lambda p: p.stat().st_size)[-1]
+    by_size = sorted(Path(cfg.source("librispeech").path).rglob("*.flac"), key=lambda p: p.stat().st_size)
+    corpus_audio = by_size[-1]
 
-    report = add_submission(_submission(tmp_path, corpus_audio), source, output_root=out)
+    report = add_submission(_submission(tmp_path, corpus_audio, by_size[-4:-1]), source, output_root=out)
     assert report.partner == "voices-of-rift" and report.submission == "VR-2026-0001"
     assert report.destination == community / "voices-of-rift" / "VR-2026-0001"
     assert [e.split(":")[1].strip() for e in report.errors] == ["no_consent"]

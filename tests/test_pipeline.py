@@ -175,9 +175,9 @@ def _with_extra_source(cfg, out: Path, tmp_path: Path):
     extra.mkdir()
     # the two largest clips: real speech (the corpus also holds a silent and a truncated one)
     english = sorted(Path(cfg.source("librispeech").path).rglob("*.flac"), key=lambda p: p.stat().st_size)[-2:]
-    for i, src in enumerate(english):  # new audio: the same speech at another level (a copy is a duplicate)
-        audio, rate = sf.read(src)
-        sf.write(extra / f"new_{i}.flac", audio * 0.5, rate)
+    for i, src in enumerate(english):  # new audio: the speech played backwards (a copy at another level is a
+        audio, rate = sf.read(src)     # near-duplicate of it, found by its fingerprint)
+        sf.write(extra / f"new_{i}.flac", audio[::-1] * 0.5, rate)
         (extra / f"new_{i}.txt").write_text("A NEW SENTENCE READ FOR THE SECOND RELEASE\n")
     source = dataclasses.replace(cfg.source("librispeech"), name="extra", layout="folder", path=str(extra),
                                  language="en")

@@ -24,6 +24,8 @@ def _example_value(field: pa.Field, i: int):
         return i * 0.25
     if pa.types.is_struct(t):
         return {f.name: _example_value(f, i) for f in t}
+    if pa.types.is_binary(t):
+        return bytes([i]) * 4 + b"\x00\xff"
     raise AssertionError(f"no example for {t}")
 
 
