@@ -48,7 +48,7 @@ lint: setup
 
 bench: setup
 	$(PY) -m pip install -q -e '.[bench]'
-	for b in vad ingest shard langid loader scale e2e train export; do test ! -f bench/$$b.py || $(PY) bench/$$b.py | tail -n 1; done
+	for b in vad ingest shard langid loader scale e2e train export near_duplicates; do test ! -f bench/$$b.py || $(PY) bench/$$b.py | tail -n 1; done
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 from omnicorpus.manifests.licences import SPEAKER_ID_POLICIES
+from omnicorpus.manifests.schema import SPLITS
 
 #: Layouts with an adapter in omnicorpus.corpus (plus `auto`, which detects one).
 LAYOUTS = ("common_voice", "fleurs", "librispeech", "kaldi", "lhotse", "hf_parquet", "folder", "longform", "community")
@@ -122,6 +123,20 @@ class DedupParams:
 
 
 @dataclass(frozen=True)
+class ContaminationParams:
+    """Evaluation sets a release must not train on (pipelines.contamination): train segments matching one of
+    their items, by normalized transcript (at least `min_chars` long, in the same language) or by audio
+    fingerprint (`min_similarity`, the near-duplicate rule), become rejects (reason `contamination`).
+    `eval`: corpus folders a layout reads (FLEURS, Common Voice, ...) or releases; relative paths resolve
+    against the config's folder. `splits`: the eval sets' splits that count."""
+
+    eval: tuple[str, ...] = ()
+    splits: tuple[str, ...] = ("dev", "test")
+    min_chars: int = 15
+    min_similarity: float = 0.12
+
+
+@dataclass(frozen=True)
 class ShardParams:
     target_bytes: int = 1 << 30
     # A (language, corpus, split) group of more FLAC bytes than this is written by several Spark tasks, each
@@ -146,6 +161,7 @@ class PipelineConfig:
     langid: LangidParams = field(default_factory=LangidParams)
     filter: FilterParams = field(default_factory=FilterParams)
     dedup: DedupParams = field(default_factory=DedupParams)
+    contamination: ContaminationParams = field(default_factory=ContaminationParams)
     shard: ShardParams = field(default_factory=ShardParams)
 
     def source(self, name: str) -> SourceConfig:
@@ -155,9 +171,10 @@ class PipelineConfig:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values (tuples as lists), as release.json and `config show` write them and read back."""
         d = dataclasses.asdict(self)
         d["sources"] = [dataclasses.asdict(s) for s in self.sources]
-        return d
+        return json.loads(json.dumps(d))
 
     def digest(self) -> str:
         """Hash of everything that changes what the pipeline writes (not where it writes it)."""
@@ -178,12 +195,13 @@ class PipelineConfig:
         Adding a source leaves it unchanged, so the shards of other corpora are kept."""
         params = self.stage_params()
         params["shard"].pop("task_bytes")  # it decides which segments share a shard, and those are hashed anyway
+        params.pop("contamination")  # it decides which segments are sharded, and those are hashed
         return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 
 
 _SECTIONS: dict[str, type] = {
     "ingest": IngestParams, "segment": SegmentParams, "langid": LangidParams,
-    "filter": FilterParams, "dedup": DedupParams, "shard": ShardParams,
+    "filter": FilterParams, "dedup": DedupParams, "contamination": ContaminationParams, "shard": ShardParams,
 }
 
 
@@ -256,6 +274,13 @@ def _check_values(cfg: PipelineConfig, problems: list[str]) -> None:
         problems.append("filter.min_speech_ratio: must be between 0 and 1")
     if not 0.0 < cfg.dedup.min_similarity <= 1.0:
         problems.append("dedup.min_similarity: must be over 0 and at most 1")
+    con = cfg.contamination
+    if not all(isinstance(p, str) and p for p in con.eval):
+        problems.append("contamination.eval: expected a list of paths")
+    if not con.splits or not set(con.splits) <= set(SPLITS):
+        problems.append(f"contamination.splits: expected some of {', '.join(SPLITS)}")
+    if con.min_chars < 1 or not 0.0 < con.min_similarity <= 1.0:
+        problems.append("contamination: need min_chars >= 1 and 0 < min_similarity <= 1")
     if cfg.dedup.max_bucket < 2:
         problems.append("dedup.max_bucket: must be at least 2")
     if not 0.0 <= lid.min_prob <= 1.0:
@@ -376,6 +401,11 @@ def config_from_dict(data: Any, *, base_dir: Path | None = None, origin: str = "
         output = str((base_dir / output).resolve())
     if problems:
         raise ConfigError(problems, origin)
+    con = sections["contamination"]  # lists from YAML as tuples, eval paths against the config's folder
+    sections["contamination"] = dataclasses.replace(
+        con, splits=tuple(con.splits), eval=tuple(
+            str((base_dir / p).resolve()) if base_dir is not None and isinstance(p, str) and "://" not in p
+            and not Path(p).is_absolute() else p for p in con.eval))
     cfg = PipelineConfig(sources=tuple(sources), output=output, spark=spark, **sections)
     _check_values(cfg, problems)
     _check_output(cfg, problems)

@@ -42,6 +42,7 @@ class Stage(StrEnum):
     DEDUP = "dedup"
     SHARD = "shard"
     COMMUNITY = "community"
+    CONTAMINATION = "contamination"  # a release's train segments that an evaluation set holds
 
 
 class Reason(StrEnum):
@@ -87,6 +88,8 @@ class Reason(StrEnum):
     NO_CONSENT = "no_consent"
     WITHDRAWN = "withdrawn"
     INVALID_METADATA = "invalid_metadata"
+    # contamination
+    CONTAMINATION = "contamination"
 
 
 def _f(name: str, typ: pa.DataType, doc: str, nullable: bool = True) -> pa.Field:

@@ -30,6 +30,7 @@ from omnicorpus.manifests.config import (
     load_config,
 )
 from omnicorpus.pipelines.cli_cluster import cluster_app
+from omnicorpus.pipelines.cli_contamination import contamination_cmd
 from omnicorpus.pipelines.cli_export import export_cmd, select_cmd
 from omnicorpus.pipelines.cli_options import ReleaseArg
 from omnicorpus.pipelines.cli_simulate import simulate_cmd
@@ -52,6 +53,7 @@ releases_app = typer.Typer(help="Published releases.", no_args_is_help=True)
 app.add_typer(releases_app, name="releases")
 app.add_typer(cluster_app, name="cluster")
 app.command("simulate")(simulate_cmd)
+app.command("contamination")(contamination_cmd)
 app.command("transcribe")(transcribe_cmd)
 app.command("train")(train_cmd)
 app.command("tokenizer")(tokenizer_cmd)

@@ -10,22 +10,25 @@ import dataclasses
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omnicorpus.corpus.withdrawals import Withdrawal, load_withdrawals
-from omnicorpus.manifests.config import PipelineConfig
+from omnicorpus.manifests.config import ContaminationParams, PipelineConfig
 from omnicorpus.manifests.layout import table_uri
 from omnicorpus.manifests.lock import holds_output_lock
 from omnicorpus.manifests.release import Release, build_release, latest_release, move_latest
 from omnicorpus.manifests.schema import REJECTS, SEGMENTS, SHARDS
 from omnicorpus.manifests.tables import read_table
+from omnicorpus.pipelines.contamination import EvalIndex, build_index, contamination_spec
 from omnicorpus.pipelines.curate import CurateReport, curate
 from omnicorpus.pipelines.engine import Step, Work, run_step
 from omnicorpus.pipelines.ingest import IngestReport, run_ingest
 from omnicorpus.pipelines.shard import SHARD_RUNS, group_utterances, groups_whole, run_shards
 from omnicorpus.pipelines.sources import Listed, ListedFrame, list_on_spark
 from omnicorpus.pipelines.spark import environment_errors, run_on_spark
+from omnicorpus.pipelines.stage import StageSpec
 from omnicorpus.pipelines.table_store import read_df, read_increment, write_increment, write_local_increment
 from omnicorpus.pipelines.withdraw import withdraw_spec
 from omnicorpus.quality.gate import Verdict, validate_release
@@ -58,29 +61,49 @@ def _withdrawal_keys(withdrawals: Iterable[Withdrawal]) -> list[str]:
 
 
 def release_segments(cfg: PipelineConfig, spark: SparkSession) -> DataFrame | None:
-    """The accepted segments less what the community withdrawal register names; the withdrawn ones are
-    written as rejects (stage `community`, reason `withdrawn`), recomputed whenever either changes."""
+    """The accepted segments less what the community withdrawal register names and, with `contamination.eval`,
+    less the train segments an evaluation set holds; those are written as rejects (stage `community`, reason
+    `withdrawn`; stage and reason `contamination`), recomputed whenever their inputs change."""
     root = cfg.output
     accepted = read_df(spark, root, "accepted", SEGMENTS)
+    if accepted is None:
+        return None
     withdrawals = load_withdrawals(root)
-    if accepted is None or not withdrawals:
-        return accepted
-    out = run_on_spark(withdraw_spec(withdrawals), accepted)
+    withdrawn = _withdrawal_keys(withdrawals)
+    if withdrawals:
+        accepted = _rejecting_step(root, "withdraw", withdraw_spec(withdrawals), withdrawn, accepted)
+    if cfg.contamination.eval:  # over what the withdrawals left: a withdrawal changes its input too
+        index = eval_index(cfg.contamination)
+        accepted = _rejecting_step(root, "contamination", contamination_spec(index), [index.digest, *withdrawn],
+                                   accepted)
+    return accepted
+
+
+def _rejecting_step(root: str, name: str, spec: StageSpec, keys: list[str], segments: DataFrame) -> DataFrame:
+    """The segments a release-time stage keeps; its rejects are written by a whole step of that name (done again
+    when its keys or dedup's output change)."""
+    out = run_on_spark(spec, segments)
 
     def write(rejects: DataFrame, increment: str) -> dict[str, Any]:
         write_increment(rejects, root, "rejects", ["stage"], increment)
-        return {"withdrawn": rejects.count()}
+        return {"rejects": rejects.count()}
 
-    run_step(root, Step("withdraw", lambda: Work(_withdrawal_keys(withdrawals), out.rejects), write, whole=True,
-                        after=("dedup",)))
+    run_step(root, Step(name, lambda: Work(keys, out.rejects), write, whole=True, after=("dedup",)))
     return out.kept
+
+
+@cache
+def eval_index(params: ContaminationParams) -> EvalIndex:
+    """The evaluation sets' index, read once per process (the release step and the shard step's keys)."""
+    return build_index(params)
 
 
 def shard_inputs(cfg: PipelineConfig) -> list[str]:
     """What the shards of a release depend on besides the accepted segments (named by dedup's committed
     increment, which the shard step declares it comes after): the withdrawals and the stage parameters."""
+    contamination = [f"contamination={eval_index(cfg.contamination).digest}"] if cfg.contamination.eval else []
     return [*_withdrawal_keys(load_withdrawals(cfg.output)), f"stages={cfg.stages_digest()}",
-            f"task_bytes={cfg.shard.task_bytes}"]
+            f"task_bytes={cfg.shard.task_bytes}", *contamination]
 
 
 def release_shards(cfg: PipelineConfig, spark: SparkSession) -> tuple[pa.Table, pa.Table]:
