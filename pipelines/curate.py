@@ -147,7 +147,8 @@ def near_duplicate_pairs(indexed: DataFrame, min_similarity: float, max_bucket: 
         edges = [(x, y) for batch in batches for x, y in zip(batch.column("pcm_sha256").to_pylist(),
                                                             batch.column("other_pcm_sha256").to_pylist(), strict=True)]
         labels = group_labels(edges)
-        yield pa.RecordBatch.from_pydict({"pcm_sha256": list(labels), "dup_group": list(labels.values())})
+        yield pa.RecordBatch.from_pydict({"pcm_sha256": list(labels), "dup_group": list(labels.values())},
+                                         schema=pa.schema([("pcm_sha256", pa.string()), ("dup_group", pa.string())]))
 
     labels = scored.select("pcm_sha256", "other_pcm_sha256").coalesce(1).mapInArrow(
         label, "pcm_sha256 string, dup_group string")
