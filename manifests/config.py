@@ -113,9 +113,10 @@ class DedupParams:
     """Near-duplicate audio (pipelines.fingerprint, pipelines.near_duplicates); exact copies are always found.
 
     `min_similarity`: measured on sox-made copies of the sample corpus (MP3 at 32 kbit/s, Opus at 16 kbit/s,
-    8 kHz, -9 dB, trimmed, padded) against different voices reading the same sentence: copies score 0.14 and
-    more, other recordings 0.10 and less. `max_bucket`: an index bucket with more segments than this is a
-    sound too common to pair on (silence, a station's jingle) and pairs nothing."""
+    8 kHz, -9 dB, trimmed, padded; `python bench/near_duplicates.py`): 317 of 320 copies score 0.12 or more (the
+    lowest, an Opus copy, 0.078), and no pair of different recordings does (the highest, 0.102).
+    `max_bucket`: an index bucket with more segments than this is a sound too common to pair on (silence, a
+    station's jingle) and pairs nothing."""
 
     near_duplicates: bool = True
     min_similarity: float = 0.12

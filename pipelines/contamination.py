@@ -19,6 +19,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ class EvalIndex:
                 for key in bands(item.fingerprint):
                     self.buckets[key].append(n)
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """Names the index's content: a release made against another index is made again."""
         h = hashlib.sha256(json.dumps([self.min_chars, self.min_similarity]).encode())

@@ -32,19 +32,18 @@ def _group(seg: dict[str, Any]) -> str | None:
     return seg["dup_group"] or seg["pcm_sha256"]
 
 
-def _same(copy: dict[str, Any], kept: dict[str, Any]) -> tuple[str, float | None]:
-    """How the copy is the kept one's audio: (words for the detail, the fingerprints' similarity or None)."""
-    if copy["pcm_sha256"] == kept["pcm_sha256"]:
-        return "same audio as", None
+def _similarity(copy: dict[str, Any], kept: dict[str, Any]) -> float | None:
+    """The two fingerprints' similarity, when both have one."""
     a, b = copy["audio_fingerprint"], kept["audio_fingerprint"]
-    score = similarity(a, b) if a is not None and b is not None else None
-    return "near-duplicate audio of", score
+    return similarity(a, b) if a is not None and b is not None else None
 
 
 def _why(copy: dict[str, Any], kept: dict[str, Any]) -> tuple[Reason, str, float | None]:
-    words, score = _same(copy, kept)
-    near = words.startswith("near")
-    what = f"{words} {kept['segment_id']}" + (f" (similarity {score:.2f})" if score is not None else "")
+    near = copy["pcm_sha256"] != kept["pcm_sha256"]  # in the group by fingerprint, not by hash
+    score = _similarity(copy, kept) if near else None
+    what = f"{'near-duplicate audio of' if near else 'same audio as'} {kept['segment_id']}"
+    if score is not None:
+        what += f" (similarity {score:.2f})"
     if copy["split"] == kept["split"]:
         return (Reason.NEAR_DUPLICATE if near else Reason.DUPLICATE), f"{what} in {kept['split']}", score
     a, b = _transcript(copy), _transcript(kept)

@@ -55,8 +55,8 @@ def scored_pairs(batch: pa.RecordBatch, threshold: float) -> pa.RecordBatch:
 
 
 def group_labels(edges: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Hash -> the smallest hash of its connected component, for every hash of an edge (union-find; the
-    Spark step labels its components the same way, by iterated minima)."""
+    """Hash -> the smallest hash of its connected component, for every hash of an edge (union-find; the Spark
+    step runs it in one task over every pair)."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:

@@ -106,5 +106,4 @@ def segment_recordings(batch: pa.RecordBatch, task: SegmentTask) -> StageResult:
 def segment_spec(output_root: str, params: SegmentParams, fingerprints: bool = True) -> StageSpec:
     # One batch of recordings is one batch of VAD streams: large enough to batch the model well.
     return StageSpec("segment", segment_recordings, SegmentTask(output_root, params, fingerprints), RECORDINGS,
-                     SEGMENTS,
-                     batch_rows=params.batch_streams)
+                     SEGMENTS, batch_rows=params.batch_streams)
